@@ -1,0 +1,221 @@
+//! The synthetic DFFD generator (`dfr data synth`, `cargo xtask synth-data`).
+//!
+//! Writes a tree in the official DFFD layout (`<out>/<source>/{train,validation,test}/*.png`)
+//! with the same source names, so every later stage runs offline. Real sources are procedural
+//! faces with natural-image statistics; every fake source leaves its own family of traces
+//! (see [`traces`]). Generation is deterministic per seed and independent of the thread count;
+//! the tree is written to a temporary directory and renamed into place, and a `synth.json`
+//! records the configuration so a second call with the same configuration reuses the tree.
+
+pub mod face;
+pub mod noise;
+pub mod traces;
+
+use crate::decode::{write_atomic, write_png_atomic};
+use crate::error::{DataError, Result};
+use crate::image::ImageF32;
+use crate::rng::{domain, stream};
+use crate::sample::Split;
+use face::Style;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Images per source in one split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SplitCounts {
+    /// Images for each real source (ffhq, celeba).
+    pub real_per_source: usize,
+    /// Images for each fake source (six of them).
+    pub fake_per_source: usize,
+}
+
+/// Synthetic dataset configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SynthConfig {
+    /// Image side length in pixels (DFFD itself is 299).
+    pub size: u32,
+    /// Seed of every random choice.
+    pub seed: u64,
+    /// Train split counts.
+    pub train: SplitCounts,
+    /// Validation split counts.
+    pub validation: SplitCounts,
+    /// Test split counts.
+    pub test: SplitCounts,
+}
+
+impl Default for SynthConfig {
+    fn default() -> Self {
+        SynthConfig {
+            size: 64,
+            seed: 0,
+            train: SplitCounts {
+                real_per_source: 48,
+                fake_per_source: 32,
+            },
+            validation: SplitCounts {
+                real_per_source: 16,
+                fake_per_source: 12,
+            },
+            test: SplitCounts {
+                real_per_source: 24,
+                fake_per_source: 16,
+            },
+        }
+    }
+}
+
+/// The synthetic sources, in DFFD naming.
+pub const SOURCES: [&str; 8] = [
+    "ffhq",
+    "celeba",
+    "faceapp",
+    "stargan",
+    "pggan_v1",
+    "pggan_v2",
+    "stylegan_celeba",
+    "stylegan_ffhq",
+];
+
+/// Renders one image of a source. `index` and `split` select the random stream.
+pub fn render_source(source: &str, size: usize, seed: u64, split: Split, index: usize) -> ImageF32 {
+    let sid = SOURCES
+        .iter()
+        .position(|s| *s == source)
+        .unwrap_or(usize::MAX) as u64;
+    let mut rng = stream(&[domain::SYNTH, seed, sid, split as u64, index as u64]);
+    match source {
+        "ffhq" => traces::real(&mut rng, size, Style::Ffhq),
+        "celeba" => traces::real(&mut rng, size, Style::Celeba),
+        "faceapp" => traces::faceapp(&mut rng, size),
+        "stargan" => traces::stargan(&mut rng, size),
+        "pggan_v1" => traces::pggan_v1(&mut rng, size),
+        "pggan_v2" => traces::pggan_v2(&mut rng, size),
+        "stylegan_celeba" => traces::stylegan(&mut rng, size, Style::Celeba),
+        _ => traces::stylegan(&mut rng, size, Style::Ffhq),
+    }
+}
+
+impl SynthConfig {
+    /// Checks the configuration.
+    pub fn validate(&self) -> Result<()> {
+        if self.size < 16 {
+            return Err(DataError::config(
+                "synth.size",
+                format!("must be at least 16 pixels, got {}", self.size),
+            ));
+        }
+        if self.train.real_per_source == 0 || self.train.fake_per_source == 0 {
+            return Err(DataError::config(
+                "synth.train",
+                "needs at least one real and one fake image per source",
+            ));
+        }
+        Ok(())
+    }
+
+    fn counts(&self, split: Split) -> SplitCounts {
+        match split {
+            Split::Train => self.train,
+            Split::Validation => self.validation,
+            Split::Test => self.test,
+        }
+    }
+
+    /// Every image to generate: (source, split, index).
+    pub fn jobs(&self) -> Vec<(&'static str, Split, usize)> {
+        let mut jobs = Vec::new();
+        for split in Split::ALL {
+            let c = self.counts(split);
+            for (k, src) in SOURCES.iter().enumerate() {
+                let count = if k < 2 {
+                    c.real_per_source
+                } else {
+                    c.fake_per_source
+                };
+                jobs.extend((0..count).map(|i| (*src, split, i)));
+            }
+        }
+        jobs
+    }
+}
+
+/// What [`generate`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SynthOutcome {
+    /// A new tree was written with this many images.
+    Generated(usize),
+    /// A tree with the same configuration already existed and was kept.
+    Reused,
+}
+
+/// Name of the file that records the configuration of a generated tree.
+pub const MARKER: &str = "synth.json";
+
+/// Generates the tree at `out`. If `out` already holds a tree generated with the same
+/// configuration it is kept; a different one is an error unless `force` is set.
+pub fn generate(cfg: &SynthConfig, out: &Path, force: bool) -> Result<SynthOutcome> {
+    cfg.validate()?;
+    let marker = out.join(MARKER);
+    let cfg_json = serde_json::to_string_pretty(cfg).expect("config serialises");
+    if out.exists() {
+        let existing = std::fs::read_to_string(&marker).ok();
+        let same = existing
+            .as_deref()
+            .and_then(|s| serde_json::from_str::<SynthConfig>(s).ok())
+            .is_some_and(|c| &c == cfg);
+        if same {
+            return Ok(SynthOutcome::Reused);
+        }
+        if !force {
+            return Err(DataError::config(
+                "out",
+                format!(
+                    "`{}` exists and was not generated with this configuration \
+                     (no matching {MARKER}); choose another directory or pass --force",
+                    out.display()
+                ),
+            ));
+        }
+        std::fs::remove_dir_all(out).map_err(|e| DataError::io("removing", out, e))?;
+    }
+    let parent = out.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(p) = parent {
+        std::fs::create_dir_all(p).map_err(|e| DataError::io("creating", p, e))?;
+    }
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "synthetic".into());
+    let tmp: PathBuf = out.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(|e| DataError::io("removing", &tmp, e))?;
+    }
+    for src in SOURCES {
+        for split in Split::ALL {
+            let d = tmp.join(src).join(split.name());
+            std::fs::create_dir_all(&d).map_err(|e| DataError::io("creating", &d, e))?;
+        }
+    }
+    let jobs = cfg.jobs();
+    let size = cfg.size as usize;
+    jobs.par_iter().try_for_each(|&(src, split, i)| {
+        let img = render_source(src, size, cfg.seed, split, i);
+        let path = tmp
+            .join(src)
+            .join(split.name())
+            .join(format!("{src}_{i:05}.png"));
+        write_png_atomic(&path, cfg.size, cfg.size, &img.to_rgb8())
+    })?;
+    write_atomic(&tmp.join(MARKER), cfg_json.as_bytes())?;
+    std::fs::rename(&tmp, out).map_err(|e| DataError::io("renaming into", out, e))?;
+    tracing::info!(
+        "generated {} synthetic images in {}",
+        jobs.len(),
+        out.display()
+    );
+    Ok(SynthOutcome::Generated(jobs.len()))
+}
