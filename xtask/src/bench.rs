@@ -1,0 +1,155 @@
+//! `cargo xtask bench …`: throughput benchmarks with JSON output.
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use dfr_data::synth::{generate, SplitCounts, SynthConfig};
+use dfr_data::{DataConfig, LayoutKind, Loader, LoaderConfig, Split, TrainAugment, Transform};
+use serde_json::json;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// What to benchmark.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Target {
+    /// Decode + training augmentation throughput.
+    Data,
+}
+
+/// Options of `cargo xtask bench`.
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Benchmark to run.
+    target: Target,
+    /// A directory of PNGs to read (e.g. the files of ../shared/bench/data_bench.py). Without
+    /// it, 400 synthetic 299×299 PNGs are generated under target/bench-data.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Output crop size.
+    #[arg(long, default_value_t = 224)]
+    size: u32,
+    /// Batch size.
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Passes over the files per measurement.
+    #[arg(long, default_value_t = 2)]
+    epochs: u64,
+    /// Also write the JSON to this file.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+/// Runs a benchmark.
+pub fn run(a: BenchArgs) -> Result<()> {
+    let report = match a.target {
+        Target::Data => bench_data(&a)?,
+    };
+    let text = serde_json::to_string_pretty(&report)?;
+    println!("{text}");
+    if let Some(out) = &a.out {
+        dfr_data::decode::write_atomic(out, text.as_bytes())?;
+    }
+    Ok(())
+}
+
+fn bench_files(a: &BenchArgs) -> Result<Vec<dfr_data::Sample>> {
+    let dir = match &a.dir {
+        Some(d) => d.clone(),
+        None => {
+            let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench-data"));
+            let cfg = SynthConfig {
+                size: 299,
+                seed: 0,
+                train: SplitCounts {
+                    real_per_source: 50,
+                    fake_per_source: 50,
+                },
+                validation: SplitCounts {
+                    real_per_source: 0,
+                    fake_per_source: 0,
+                },
+                test: SplitCounts {
+                    real_per_source: 0,
+                    fake_per_source: 0,
+                },
+            };
+            generate(&cfg, &root, true)?;
+            return Ok(DataConfig::new(&root, LayoutKind::Dffd)
+                .scan()?
+                .split(Split::Train));
+        }
+    };
+    // A flat directory of images: label them all real, split train.
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| dfr_data::sample::is_image_file(p))
+        .collect();
+    files.sort();
+    anyhow::ensure!(!files.is_empty(), "no PNG/JPEG files in {}", dir.display());
+    Ok(files
+        .into_iter()
+        .map(|path| dfr_data::Sample {
+            path,
+            label: dfr_data::Label::Real,
+            method: "bench".into(),
+            split: Split::Train,
+        })
+        .collect())
+}
+
+fn bench_data(a: &BenchArgs) -> Result<serde_json::Value> {
+    let samples = bench_files(a)?;
+    let n = samples.len();
+    let aug = TrainAugment {
+        size: a.size,
+        ..TrainAugment::default()
+    };
+    let mut results = Vec::new();
+    for threads in [1usize, 2] {
+        let cfg = LoaderConfig {
+            batch_size: a.batch,
+            threads,
+            ..LoaderConfig::default()
+        };
+        let loader = Loader::new(
+            samples.clone(),
+            Split::Train,
+            Transform::Train(aug.clone()),
+            cfg,
+            0.0,
+        )?;
+        // Warm-up pass (page cache, allocator).
+        for b in loader.epoch(0, 0) {
+            b?;
+        }
+        let t = Instant::now();
+        let mut images = 0usize;
+        for e in 1..=a.epochs {
+            for b in loader.epoch(e, 0) {
+                images += b?.len();
+            }
+        }
+        let secs = t.elapsed().as_secs_f64();
+        results.push(json!({
+            "threads": threads,
+            "images": images,
+            "seconds": secs,
+            "images_per_second": images as f64 / secs,
+        }));
+    }
+    Ok(json!({
+        "bench": "data",
+        "pipeline": "decode PNG + RandomResizedCrop + flip + ColorJitter + rotation → f32 NCHW",
+        "files": n,
+        "source_size": first_size(&samples),
+        "crop": a.size,
+        "batch": a.batch,
+        "machine_threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "results": results,
+    }))
+}
+
+fn first_size(samples: &[dfr_data::Sample]) -> Option<[u32; 2]> {
+    let img = dfr_data::decode::decode_rgb8(&samples.first()?.path).ok()?;
+    Some([img.width, img.height])
+}

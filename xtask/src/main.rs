@@ -1,0 +1,79 @@
+//! `cargo xtask …`: orchestration of the dfr workspace.
+
+mod bench;
+mod parity;
+mod study;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use dfr_data::synth::{generate, SynthConfig, SynthOutcome};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "dfr workspace tasks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate the synthetic DFFD (default: data/synthetic-dffd, 64 px).
+    SynthData {
+        /// Output directory.
+        #[arg(long, default_value = "data/synthetic-dffd")]
+        out: PathBuf,
+        /// Image side length.
+        #[arg(long, default_value_t = SynthConfig::default().size)]
+        size: u32,
+        /// Seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Replace a tree generated with another configuration.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Run the study end to end on the embedded default (today: the data stage).
+    ReproduceTables(study::StudyArgs),
+    /// Benchmarks (JSON on stdout).
+    Bench(bench::BenchArgs),
+    /// Check the implementation against a directory of reference vectors.
+    Parity {
+        /// Reference-vector directory (default: $REFERENCE_VECTORS or ../shared/fixtures).
+        dir: Option<PathBuf>,
+    },
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::SynthData {
+            out,
+            size,
+            seed,
+            force,
+        } => {
+            let cfg = SynthConfig {
+                size,
+                seed,
+                ..SynthConfig::default()
+            };
+            match generate(&cfg, &out, force)
+                .with_context(|| format!("generating {}", out.display()))?
+            {
+                SynthOutcome::Generated(n) => println!("generated {n} images in {}", out.display()),
+                SynthOutcome::Reused => println!("{} is up to date", out.display()),
+            }
+            Ok(())
+        }
+        Command::ReproduceTables(args) => study::reproduce_tables(args),
+        Command::Bench(args) => bench::run(args),
+        Command::Parity { dir } => parity::run(dir),
+    }
+}
