@@ -86,8 +86,8 @@ pub(crate) fn uniform<R: Rng>(rng: &mut R, lo: f64, hi: f64) -> f64 {
 }
 
 /// Crops `src` to `crop` and resizes it to `out_w × out_h` with an antialiased bilinear
-/// filter (PIL's `Image.resize(..., BILINEAR, box=...)` semantics), returning a planar
-/// `f32` image in `[0, 1]`.
+/// filter, returning a planar
+/// `f32` image in `[0, 1]` (PIL's `img.crop(box).resize(size, BILINEAR)`).
 pub fn crop_resize(src: &Rgb8, crop: CropBox, out_w: u32, out_h: u32) -> Result<ImageF32> {
     if crop.width == 0
         || crop.height == 0
@@ -102,27 +102,22 @@ pub fn crop_resize(src: &Rgb8, crop: CropBox, out_w: u32, out_h: u32) -> Result<
             ),
         ));
     }
+    // Crop first, then resize the crop alone (torchvision's `resized_crop` on PIL images):
+    // the filter must not see pixels outside the box.
+    let mut cropped = Vec::with_capacity((crop.width * crop.height * 3) as usize);
+    for y in crop.top..crop.top + crop.height {
+        let start = ((y * src.width + crop.left) * 3) as usize;
+        cropped.extend_from_slice(&src.data[start..start + (crop.width * 3) as usize]);
+    }
     let dst_bytes = if crop.width == out_w && crop.height == out_h {
-        // Pure crop: copy rows.
-        let mut out = Vec::with_capacity((out_w * out_h * 3) as usize);
-        for y in crop.top..crop.top + crop.height {
-            let start = ((y * src.width + crop.left) * 3) as usize;
-            out.extend_from_slice(&src.data[start..start + (crop.width * 3) as usize]);
-        }
-        out
+        cropped
     } else {
         let src_view =
-            fr::images::ImageRef::new(src.width, src.height, &src.data, fr::PixelType::U8x3)
+            fr::images::ImageRef::new(crop.width, crop.height, &cropped, fr::PixelType::U8x3)
                 .map_err(|e| DataError::config("image", e.to_string()))?;
         let mut dst = fr::images::Image::new(out_w, out_h, fr::PixelType::U8x3);
         let options = fr::ResizeOptions::new()
-            .resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Bilinear))
-            .crop(
-                crop.left as f64,
-                crop.top as f64,
-                crop.width as f64,
-                crop.height as f64,
-            );
+            .resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Bilinear));
         fr::Resizer::new()
             .resize(&src_view, &mut dst, &options)
             .map_err(|e| DataError::config("resize", e.to_string()))?;

@@ -11,10 +11,11 @@ pub fn hflip(img: &mut ImageF32) {
     }
 }
 
-/// Rotates counter-clockwise by `degrees` about the centre, bilinear, zero outside — the
-/// semantics of `torchvision.transforms.functional.rotate(img, angle, BILINEAR, fill=0)` on
-/// tensors (an inverse affine grid over pixel centres sampled with `grid_sample`,
-/// `align_corners=False`).
+/// Rotates counter-clockwise by `degrees` about the centre, bilinear, zero fill — the semantics
+/// of torchvision's `RandomRotation(interpolation=BILINEAR, fill=0)` on tensors: an inverse
+/// affine grid over pixel centres sampled with `grid_sample(align_corners=False)`, then blended
+/// with the fill by the sampled coverage mask (so border pixels are attenuated by their
+/// in-image fraction).
 pub fn rotate(img: &ImageF32, degrees: f32) -> ImageF32 {
     if degrees == 0.0 {
         return img.clone();
@@ -43,13 +44,20 @@ pub fn rotate(img: &ImageF32, degrees: f32) -> ImageF32 {
                 (x0 + 1, y0 + 1, fx * fy),
             ];
             let o = oy * w + ox;
+            let mut coverage = 0.0f32;
             for (tx, ty, wt) in taps {
                 if tx < 0 || ty < 0 || tx >= w as i64 || ty >= h as i64 || wt == 0.0 {
                     continue;
                 }
+                coverage += wt;
                 let s = ty as usize * w + tx as usize;
                 for c in 0..3 {
                     out.data[c * n + o] += wt * img.data[c * n + s];
+                }
+            }
+            if coverage < 1.0 {
+                for c in 0..3 {
+                    out.data[c * n + o] *= coverage;
                 }
             }
         }
