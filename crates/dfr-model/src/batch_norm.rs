@@ -1,0 +1,325 @@
+//! Fused train-mode BatchNorm for f32 NCHW tensors on the CPU.
+//!
+//! Forward: per-channel mean and biased variance accumulated in f64 (as PyTorch's
+//! CPU kernel does), `y = (x - mean) * invstd * gamma + beta`. Backward uses the
+//! closed form `dx = gamma * invstd * (dy - mean(dy) - xhat * mean(dy * xhat))`,
+//! `dgamma = sum(dy * xhat)`, `dbeta = sum(dy)`, with f64 sums. Besides being much
+//! faster than the composed candle graph, this keeps the gradient along directions
+//! the normalisation cancels (a per-channel shift of the input) at the rounding
+//! level of PyTorch, which matters for Adam's first step (`~lr * sign(g)`).
+
+use std::sync::Arc;
+
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+fn slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
+    let d = s.as_slice::<f32>()?;
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&d[a..b]),
+        None => candle_core::bail!("batch_norm: tensor must be contiguous"),
+    }
+}
+
+fn nchw(l: &Layout) -> Result<(usize, usize, usize)> {
+    match l.shape().dims() {
+        &[n, c, h, w] => Ok((n, c, h * w)),
+        d => candle_core::bail!("batch_norm: expected NCHW, got {d:?}"),
+    }
+}
+
+/// Per-channel (mean, biased variance) in f64, shape (2, C) f32.
+struct Stats;
+
+impl CustomOp1 for Stats {
+    fn name(&self) -> &'static str {
+        "bn-stats"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (n, c, hw) = nchw(l)?;
+        let x = slice(s, l)?;
+        let count = (n * hw) as f64;
+        let stats: Vec<(f64, f64)> = (0..c)
+            .into_par_iter()
+            .map(|ch| {
+                let mut sum = 0f64;
+                for b in 0..n {
+                    let p = &x[(b * c + ch) * hw..(b * c + ch + 1) * hw];
+                    sum += p.iter().map(|&v| v as f64).sum::<f64>();
+                }
+                let mean = sum / count;
+                let mut sq = 0f64;
+                for b in 0..n {
+                    let p = &x[(b * c + ch) * hw..(b * c + ch + 1) * hw];
+                    sq += p
+                        .iter()
+                        .map(|&v| {
+                            let d = v as f64 - mean;
+                            d * d
+                        })
+                        .sum::<f64>();
+                }
+                (mean, sq / count)
+            })
+            .collect();
+        let mut out = vec![0f32; 2 * c];
+        for (ch, (m, v)) in stats.into_iter().enumerate() {
+            out[ch] = m as f32;
+            out[c + ch] = v as f32;
+        }
+        Ok((CpuStorage::F32(out), Shape::from((2, c))))
+    }
+}
+
+/// `y = (x - mean) * invstd * gamma + beta` with fixed batch statistics.
+struct Train {
+    mean: Arc<Vec<f64>>,
+    invstd: Arc<Vec<f64>>,
+}
+
+impl CustomOp3 for Train {
+    fn name(&self) -> &'static str {
+        "bn-train"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (_, c, hw) = nchw(l1)?;
+        let x = slice(s1, l1)?;
+        let g = slice(s2, l2)?;
+        let b = slice(s3, l3)?;
+        let mut y = vec![0f32; x.len()];
+        y.par_chunks_mut(hw).enumerate().for_each(|(plane, yp)| {
+            let ch = plane % c;
+            let a = (self.invstd[ch] * g[ch] as f64) as f32;
+            let sh = (b[ch] as f64 - self.mean[ch] * self.invstd[ch] * g[ch] as f64) as f32;
+            let xp = &x[plane * hw..(plane + 1) * hw];
+            for (o, &v) in yp.iter_mut().zip(xp) {
+                *o = v * a + sh;
+            }
+        });
+        Ok((CpuStorage::F32(y), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        gamma: &Tensor,
+        _beta: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let grad = grad.contiguous()?;
+        let x = x.contiguous()?;
+        // (2, C): sum(dy), sum(dy * xhat)
+        let sums = x.apply_op2_no_bwd(
+            &grad,
+            &BwdSums {
+                mean: self.mean.clone(),
+                invstd: self.invstd.clone(),
+            },
+        )?;
+        let gvals: Vec<f32> = gamma.flatten_all()?.to_vec1()?;
+        let dx = x.apply_op2_no_bwd(
+            &grad,
+            &BwdInput {
+                mean: self.mean.clone(),
+                invstd: self.invstd.clone(),
+                gamma: Arc::new(gvals),
+                sums: Arc::new(sums.flatten_all()?.to_vec1::<f32>()?),
+            },
+        )?;
+        let dgamma = sums.get(1)?;
+        let dbeta = sums.get(0)?;
+        Ok((Some(dx), Some(dgamma), Some(dbeta)))
+    }
+}
+
+struct BwdSums {
+    mean: Arc<Vec<f64>>,
+    invstd: Arc<Vec<f64>>,
+}
+
+impl CustomOp2 for BwdSums {
+    fn name(&self) -> &'static str {
+        "bn-bwd-sums"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (n, c, hw) = nchw(l1)?;
+        let x = slice(s1, l1)?;
+        let dy = slice(s2, l2)?;
+        let sums: Vec<(f64, f64)> = (0..c)
+            .into_par_iter()
+            .map(|ch| {
+                let (m, is) = (self.mean[ch], self.invstd[ch]);
+                let (mut sdy, mut sdyx) = (0f64, 0f64);
+                for b in 0..n {
+                    let r = (b * c + ch) * hw..(b * c + ch + 1) * hw;
+                    for (&g, &v) in dy[r.clone()].iter().zip(&x[r]) {
+                        sdy += g as f64;
+                        sdyx += g as f64 * (v as f64 - m);
+                    }
+                }
+                (sdy, sdyx * is)
+            })
+            .collect();
+        let mut out = vec![0f32; 2 * c];
+        for (ch, (a, b)) in sums.into_iter().enumerate() {
+            out[ch] = a as f32;
+            out[c + ch] = b as f32;
+        }
+        Ok((CpuStorage::F32(out), Shape::from((2, c))))
+    }
+}
+
+struct BwdInput {
+    mean: Arc<Vec<f64>>,
+    invstd: Arc<Vec<f64>>,
+    gamma: Arc<Vec<f32>>,
+    sums: Arc<Vec<f32>>,
+}
+
+impl CustomOp2 for BwdInput {
+    fn name(&self) -> &'static str {
+        "bn-bwd-input"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (n, c, hw) = nchw(l1)?;
+        let x = slice(s1, l1)?;
+        let dy = slice(s2, l2)?;
+        let count = (n * hw) as f64;
+        let mut dx = vec![0f32; x.len()];
+        dx.par_chunks_mut(hw).enumerate().for_each(|(plane, dp)| {
+            let ch = plane % c;
+            let is = self.invstd[ch];
+            let k = self.gamma[ch] as f64 * is;
+            let mdy = self.sums[ch] as f64 / count;
+            let mdyx = self.sums[c + ch] as f64 / count;
+            let m = self.mean[ch];
+            // dx = k * (dy - mdy - (x - m) * is * mdyx), in f64 per element
+            let r = plane * hw..(plane + 1) * hw;
+            for ((o, &g), &v) in dp.iter_mut().zip(&dy[r.clone()]).zip(&x[r]) {
+                *o = (k * (g as f64 - mdy - (v as f64 - m) * is * mdyx)) as f32;
+            }
+        });
+        Ok((CpuStorage::F32(dx), l1.shape().clone()))
+    }
+}
+
+/// Train-mode batch norm of a contiguous f32 CPU tensor. Returns the output and
+/// the batch (mean, biased variance), each of shape (C).
+pub fn batch_norm_train(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    eps: f64,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    let x = x.contiguous()?;
+    let stats = x.apply_op1_no_bwd(&Stats)?;
+    let v: Vec<f32> = stats.flatten_all()?.to_vec1()?;
+    let c = v.len() / 2;
+    let mean: Vec<f64> = v[..c].iter().map(|&m| m as f64).collect();
+    let invstd: Vec<f64> = v[c..]
+        .iter()
+        .map(|&s| 1.0 / (s as f64 + eps).sqrt())
+        .collect();
+    let op = Train {
+        mean: Arc::new(mean),
+        invstd: Arc::new(invstd),
+    };
+    let y = x.apply_op3(&gamma.contiguous()?, &beta.contiguous()?, op)?;
+    Ok((y, stats.get(0)?, stats.get(1)?))
+}
+
+/// `y = x * scale[c] + shift[c]` (eval-mode BN); gradients only for tracked operands.
+struct ChannelAffine;
+
+impl CustomOp3 for ChannelAffine {
+    fn name(&self) -> &'static str {
+        "channel-affine"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (_, c, hw) = nchw(l1)?;
+        let x = slice(s1, l1)?;
+        let a = slice(s2, l2)?;
+        let b = slice(s3, l3)?;
+        let mut y = vec![0f32; x.len()];
+        y.par_chunks_mut(hw).enumerate().for_each(|(plane, yp)| {
+            let ch = plane % c;
+            let (a, b) = (a[ch], b[ch]);
+            for (o, &v) in yp.iter_mut().zip(&x[plane * hw..(plane + 1) * hw]) {
+                *o = v * a + b;
+            }
+        });
+        Ok((CpuStorage::F32(y), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        scale: &Tensor,
+        shift: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let c = scale.elem_count();
+        let dx = if x.track_op() {
+            let z = scale.zeros_like()?;
+            Some(
+                grad.contiguous()?
+                    .apply_op3_no_bwd(scale, &z, &ChannelAffine)?,
+            )
+        } else {
+            None
+        };
+        let dscale = if scale.track_op() {
+            Some((grad * x)?.sum((0, 2, 3))?.reshape(c)?)
+        } else {
+            None
+        };
+        let dshift = if shift.track_op() {
+            Some(grad.sum((0, 2, 3))?.reshape(c)?)
+        } else {
+            None
+        };
+        Ok((dx, dscale, dshift))
+    }
+}
+
+/// Per-channel affine map of an NCHW f32 CPU tensor, `scale` and `shift` of shape (C).
+/// Gradients are computed only for tracked operands.
+pub fn channel_affine(x: &Tensor, scale: &Tensor, shift: &Tensor) -> Result<Tensor> {
+    x.contiguous()?
+        .apply_op3(&scale.contiguous()?, &shift.contiguous()?, ChannelAffine)
+}
