@@ -1,6 +1,9 @@
 //! `dfr`: the command-line front end of the deepfake-robustness toolkit.
 
 mod data;
+mod device;
+mod predict;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -17,6 +20,10 @@ enum Command {
     /// Datasets: generate the synthetic DFFD, inspect a dataset.
     #[command(subcommand)]
     Data(data::DataCommand),
+    /// Train a detector from a TOML experiment file.
+    Train(train::TrainArgs),
+    /// Class probabilities of images under a checkpoint or ImageNet weights.
+    Predict(predict::PredictArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -30,5 +37,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Data(cmd) => data::run(cmd),
+        Command::Train(a) => train::run(a),
+        Command::Predict(a) => predict::run(a),
     }
 }
