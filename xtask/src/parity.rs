@@ -15,6 +15,9 @@ pub fn fixtures_dir(arg: Option<PathBuf>) -> PathBuf {
         })
 }
 
+/// One printed row: (name, error, tolerance, pass, note).
+type Row = (String, f64, f64, bool, String);
+
 /// Runs all checks and fails if any does.
 pub fn run(dir: Option<PathBuf>) -> Result<()> {
     let dir = fixtures_dir(dir);
@@ -25,24 +28,63 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
             dir.display()
         );
     }
-    let mut failed = 0usize;
-    let mut total = 0usize;
-    println!("reference vectors: {}", dir.display());
-    println!("{:<44} {:>12} {:>12} {}", "check", "error", "tolerance", "");
-    let metrics = dfr_metrics::check_metrics_case(&dir)
-        .with_context(|| format!("metrics_case in {}", dir.display()))?;
-    for c in metrics {
-        total += 1;
-        failed += usize::from(!c.pass);
-        println!(
-            "{:<44} {:>12.3e} {:>12.1e} {}",
+    let mut rows: Vec<Row> = Vec::new();
+    let ctx = |what: &str| format!("{what} in {}", dir.display());
+    for c in dfr_model::run_parity(&dir)
+        .with_context(|| ctx("model vectors (b0_case, lite0)"))?
+        .checks
+    {
+        let tol = c.atol + c.rtol * (c.max_abs / c.max_rel.max(1e-30)).min(f64::MAX);
+        rows.push((
+            format!("model/{}", c.name),
+            c.max_abs,
+            tol,
+            c.passed,
+            c.note,
+        ));
+    }
+    for c in dfr_train::parity::check_pim_case(&dir).with_context(|| ctx("pim_case"))? {
+        rows.push((
+            format!("pim/{}", c.name),
+            c.max_abs_error,
+            c.tolerance,
+            c.pass,
+            String::new(),
+        ));
+    }
+    for c in dfr_explain::check_fixtures(&dir).with_context(|| ctx("gradcam/cam vectors"))? {
+        rows.push((
+            format!("explain/{}", c.name),
+            c.max_abs_error,
+            c.tolerance,
+            c.pass,
+            String::new(),
+        ));
+    }
+    for c in dfr_metrics::check_metrics_case(&dir).with_context(|| ctx("metrics_case"))? {
+        rows.push((
             format!("metrics/{}", c.name),
             c.abs_error,
             c.tolerance,
-            if c.pass { "ok" } else { "FAIL" }
-        );
+            c.pass,
+            String::new(),
+        ));
     }
-    println!("{} passed, {} failed", total - failed, failed);
+    println!("reference vectors: {}", dir.display());
+    println!(
+        "{:<60} {:>11} {:>11}  result",
+        "check", "max error", "tolerance"
+    );
+    for (name, err, tol, pass, note) in &rows {
+        let result = if *pass { "ok" } else { "FAIL" };
+        if note.is_empty() {
+            println!("{name:<60} {err:>11.3e} {tol:>11.1e}  {result}");
+        } else {
+            println!("{name:<60} {err:>11.3e} {tol:>11.1e}  {result}  ({note})");
+        }
+    }
+    let failed = rows.iter().filter(|r| !r.3).count();
+    println!("{} passed, {} failed", rows.len() - failed, failed);
     if failed > 0 {
         bail!("{failed} parity checks failed");
     }

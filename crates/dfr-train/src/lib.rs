@@ -16,6 +16,7 @@ pub mod adam;
 pub mod config;
 pub mod error;
 pub mod evaluate;
+pub mod parity;
 pub mod pim;
 pub mod state;
 pub mod trainer;
