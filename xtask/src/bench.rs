@@ -13,6 +13,8 @@ use std::time::Instant;
 pub enum Target {
     /// Decode + training augmentation throughput.
     Data,
+    /// EfficientNet-B0 train step, eval forward and PGD-10 throughput.
+    Model,
 }
 
 /// Options of `cargo xtask bench`.
@@ -33,6 +35,9 @@ pub struct BenchArgs {
     /// Passes over the files per measurement.
     #[arg(long, default_value_t = 2)]
     epochs: u64,
+    /// Smaller configurations (for a smoke run).
+    #[arg(long)]
+    quick: bool,
     /// Also write the JSON to this file.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -42,6 +47,7 @@ pub struct BenchArgs {
 pub fn run(a: BenchArgs) -> Result<()> {
     let report = match a.target {
         Target::Data => bench_data(&a)?,
+        Target::Model => crate::bench_model::bench_model(a.quick)?,
     };
     let text = serde_json::to_string_pretty(&report)?;
     println!("{text}");

@@ -1,6 +1,7 @@
 //! `cargo xtask …`: orchestration of the dfr workspace.
 
 mod bench;
+mod bench_model;
 mod parity;
 mod study;
 

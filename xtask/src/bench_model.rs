@@ -1,0 +1,99 @@
+//! `cargo xtask bench model`: EfficientNet-B0 (2 classes) throughput on this machine, the
+//! configurations of `../shared/bench/pt_bench.py` (run it side by side).
+
+use anyhow::Result;
+use candle_core::{Device, Tensor, Var};
+use dfr_model::loss::weighted_cross_entropy;
+use dfr_model::{Arch, EfficientNet, EfficientNetConfig};
+use dfr_train::adam::{Adam, AdamParams};
+use serde_json::json;
+use std::time::Instant;
+
+fn timed(reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    f()?; // warm-up
+    let t = Instant::now();
+    for _ in 0..reps {
+        f()?;
+    }
+    Ok(t.elapsed().as_secs_f64() / reps as f64)
+}
+
+/// Train step (Adam, class-weighted CE), eval forward and PGD-10 (input gradients only,
+/// parameters frozen) in images per second.
+pub fn bench_model(quick: bool) -> Result<serde_json::Value> {
+    let dev = Device::Cpu;
+    let configs: &[(usize, usize)] = if quick {
+        &[(64, 8)]
+    } else {
+        &[(128, 32), (224, 16)]
+    };
+    let mut results = Vec::new();
+    for &(res, bs) in configs {
+        let model = EfficientNet::new(EfficientNetConfig::new(Arch::B0, 2), &dev, 0)?;
+        let x = Tensor::rand(0f32, 1.0, (bs, 3, res, res), &dev)?;
+        let y = Tensor::from_vec((0..bs as u32).map(|i| i % 2).collect::<Vec<_>>(), bs, &dev)?;
+        let w = Tensor::new(&[5.6f32, 1.0], &dev)?;
+        let vars = model
+            .named_params()
+            .iter()
+            .map(|(n, p)| (n.clone(), p.var().clone()))
+            .collect();
+        let mut adam = Adam::new(
+            vars,
+            AdamParams {
+                lr: 3e-5,
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+                weight_decay: 0.0,
+            },
+        )?;
+        let reps = if quick { 2 } else { 3 };
+        let train = timed(reps, || {
+            let logits = model.forward_t(&x, true)?;
+            let loss = weighted_cross_entropy(&logits, &y, Some(&w))?;
+            adam.step(&loss.backward()?)?;
+            Ok(())
+        })?;
+        let eval = timed(reps, || {
+            model.forward_t(&x, false)?;
+            Ok(())
+        })?;
+        model.set_trainable(false);
+        let steps = 10;
+        let pgd = timed(1, || {
+            let eps = 0.001f64;
+            let alpha = eps / 4.0;
+            let mut adv = x.clone();
+            for _ in 0..steps {
+                let v = Var::from_tensor(&adv)?;
+                let loss =
+                    weighted_cross_entropy(&model.forward_t(v.as_tensor(), false)?, &y, None)?;
+                let g = loss
+                    .backward()?
+                    .remove(v.as_tensor())
+                    .expect("input gradient");
+                adv = (adv + (g.sign()? * alpha)?)?;
+                let lo = (&x - eps)?;
+                let hi = (&x + eps)?;
+                adv = adv.maximum(&lo)?.minimum(&hi)?.clamp(0f32, 1f32)?;
+            }
+            Ok(())
+        })?;
+        results.push(json!({
+            "resolution": res,
+            "batch": bs,
+            "train_images_per_second": bs as f64 / train,
+            "eval_images_per_second": bs as f64 / eval,
+            "pgd10_images_per_second": bs as f64 / pgd,
+        }));
+        eprintln!("{}", results.last().unwrap());
+    }
+    Ok(json!({
+        "bench": "model",
+        "model": "efficientnet_b0, 2 classes, f32, CPU",
+        "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "results": results,
+        "reference": "run ../shared/bench/pt_bench.py 128 32 and 224 16 on the same machine",
+    }))
+}
