@@ -1,5 +1,7 @@
 //! `dfr`: the command-line front end of the deepfake-robustness toolkit.
 
+mod attack;
+mod cam;
 mod data;
 mod device;
 mod predict;
@@ -22,6 +24,10 @@ enum Command {
     Data(data::DataCommand),
     /// Train a detector from a TOML experiment file.
     Train(train::TrainArgs),
+    /// Robust evaluation: FGSM, PGD, MI-FGSM, APGD over ε grids.
+    Attack(attack::AttackArgs),
+    /// Grad-CAM overlays of clean (and adversarial) images with CAM-consistency scores.
+    Cam(cam::CamArgs),
     /// Class probabilities of images under a checkpoint or ImageNet weights.
     Predict(predict::PredictArgs),
 }
@@ -39,5 +45,7 @@ fn main() -> anyhow::Result<()> {
         Command::Data(cmd) => data::run(cmd),
         Command::Train(a) => train::run(a),
         Command::Predict(a) => predict::run(a),
+        Command::Attack(a) => attack::run(a),
+        Command::Cam(a) => cam::run(a),
     }
 }
