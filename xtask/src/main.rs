@@ -1,9 +1,6 @@
 //! `cargo xtask …`: orchestration of the dfr workspace.
 
-mod bench;
-mod bench_model;
-mod parity;
-mod study;
+use xtask::{bench, parity, study};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -73,7 +70,7 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
-        Command::ReproduceTables(args) => study::reproduce_tables(args),
+        Command::ReproduceTables(args) => study::reproduce_tables(args).map(|_| ()),
         Command::Bench(args) => bench::run(args),
         Command::Parity { dir } => parity::run(dir),
     }

@@ -1,0 +1,187 @@
+//! Grad-CAM consistency of clean vs adversarial maps, and the gallery.
+
+use super::config::StudyConfig;
+use super::ModelResults;
+use anyhow::Result;
+use candle_core::{Device, Tensor};
+use dfr_attacks::{run_attack, AttackKind, AttackParams, Goal};
+use dfr_data::{EvalTransform, Sample};
+use dfr_explain::{
+    consistency, gradcam, overlay_tensor, ConsistencyOptions, ConsistencyReport, Target,
+};
+use dfr_model::EfficientNet;
+use dfr_report::{GalleryRow, GalleryStyle, Tile};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// Mean consistency of one model under one attack.
+#[derive(Debug, Clone, Serialize)]
+pub struct CamSummary {
+    /// Attack.
+    pub attack: AttackKind,
+    /// ε (the attack's largest).
+    pub eps: f64,
+    /// Images.
+    pub n: usize,
+    /// Mean IINC (lower = more consistent).
+    pub iinc: f64,
+    /// Mean Pearson correlation over images where it is defined (higher = more consistent).
+    pub pearson: Option<f64>,
+    /// Mean SSIM (higher = more consistent).
+    pub ssim: f64,
+    /// Mean IoU of the top-20 % regions (higher = more consistent).
+    pub top_k_iou: f64,
+}
+
+/// Evenly spaced samples (so every source is represented).
+pub fn pick(samples: &[Sample], n: usize) -> Vec<Sample> {
+    let n = n.min(samples.len()).max(1);
+    (0..n)
+        .map(|i| samples[i * samples.len() / n].clone())
+        .collect()
+}
+
+fn batch(samples: &[Sample], size: u32) -> Result<(Tensor, Vec<u32>)> {
+    let tf = EvalTransform { size };
+    let mut data = Vec::new();
+    let mut labels = Vec::new();
+    for s in samples {
+        let img = tf.apply(&dfr_data::decode::decode_rgb8(&s.path)?)?;
+        data.extend(img.data);
+        labels.push(s.label.index() as u32);
+    }
+    let s = size as usize;
+    Ok((
+        Tensor::from_vec(data, (samples.len(), 3, s, s), &Device::Cpu)?,
+        labels,
+    ))
+}
+
+fn attack_params(cfg: &StudyConfig, kind: AttackKind, seed: u64) -> Option<AttackParams> {
+    let grid = match kind {
+        AttackKind::Fgsm => &cfg.attacks.fgsm,
+        AttackKind::Pgd => &cfg.attacks.pgd,
+        _ => &cfg.attacks.mifgsm,
+    };
+    let eps = grid.iter().cloned().fold(f64::NAN, f64::max);
+    (eps > 0.0).then(|| AttackParams {
+        kind,
+        eps: eps as f32,
+        steps: cfg.attacks.steps,
+        alpha_ratio: cfg.attacks.alpha_ratio as f32,
+        seed,
+        ..AttackParams::default()
+    })
+}
+
+/// Clean and adversarial maps of `images` (the adversarial map explains the clean prediction).
+fn maps(
+    model: &EfficientNet,
+    x: &Tensor,
+    labels: &[u32],
+    params: Option<&AttackParams>,
+    stage: usize,
+) -> Result<(Vec<Vec<f32>>, Option<(Tensor, Vec<Vec<f32>>)>)> {
+    let clean = gradcam(model, x, stage, &Target::Predicted)?;
+    let clean_maps: Vec<Vec<f32>> = clean.cam.iter().map(|m| m.to_vec()).collect();
+    let Some(p) = params else {
+        return Ok((clean_maps, None));
+    };
+    let adv = run_attack(model, p, x, labels, Goal::Untargeted, None)?.adversarial;
+    let out = gradcam(model, &adv, stage, &Target::Label(clean.targets.clone()))?;
+    Ok((
+        clean_maps,
+        Some((adv, out.cam.iter().map(|m| m.to_vec()).collect())),
+    ))
+}
+
+/// Mean consistency per attack for one model.
+pub fn consistency_for_model(
+    model: &EfficientNet,
+    samples: &[Sample],
+    cfg: &StudyConfig,
+    size: u32,
+    seed: u64,
+) -> Result<Vec<CamSummary>> {
+    let chosen = pick(samples, cfg.cam.images);
+    let (x, labels) = batch(&chosen, size)?;
+    let opts = ConsistencyOptions::default();
+    let s = size as usize;
+    let mut out = Vec::new();
+    for kind in [AttackKind::Fgsm, AttackKind::Pgd, AttackKind::MiFgsm] {
+        let Some(params) = attack_params(cfg, kind, seed) else {
+            continue;
+        };
+        let (clean, adv) = maps(model, &x, &labels, Some(&params), cfg.cam.stage)?;
+        let (_, adv) = adv.expect("attacked");
+        let reports: Vec<ConsistencyReport> = clean
+            .iter()
+            .zip(&adv)
+            .map(|(a, b)| consistency(a, b, s, s, &opts))
+            .collect::<Result<_, _>>()?;
+        let n = reports.len() as f64;
+        let pearsons: Vec<f64> = reports.iter().filter_map(|r| r.pearson).collect();
+        out.push(CamSummary {
+            attack: kind,
+            eps: params.eps as f64,
+            n: reports.len(),
+            iinc: reports.iter().map(|r| r.iinc).sum::<f64>() / n,
+            pearson: (!pearsons.is_empty())
+                .then(|| pearsons.iter().sum::<f64>() / pearsons.len() as f64),
+            ssim: reports.iter().map(|r| r.ssim).sum::<f64>() / n,
+            top_k_iou: reports.iter().map(|r| r.top_k_iou).sum::<f64>() / n,
+        });
+    }
+    Ok(out)
+}
+
+/// Gallery: per image, the image and clean/PGD overlays of each model.
+pub fn gallery(
+    cfg: &StudyConfig,
+    samples: &[Sample],
+    models: &[ModelResults],
+    size: u32,
+    out: &Path,
+) -> Result<Option<PathBuf>> {
+    let chosen = pick(samples, cfg.cam.images.min(4));
+    let (x, labels) = batch(&chosen, size)?;
+    let params = attack_params(cfg, AttackKind::Pgd, 0);
+    let mut rows: Vec<GalleryRow> = chosen
+        .iter()
+        .enumerate()
+        .map(|(i, s)| -> Result<GalleryRow> {
+            Ok(GalleryRow {
+                label: format!("{} ({})", s.method, s.label),
+                tiles: vec![Tile {
+                    caption: "image".into(),
+                    image: overlay_tensor(&x.get(i)?, &vec![0.0; (size * size) as usize], 1.0)?,
+                }],
+            })
+        })
+        .collect::<Result<_>>()?;
+    for m in models {
+        let ckpt = m.training.run_dir.join(dfr_train::trainer::files::BEST);
+        let model = dfr_attacks::load_detector(&ckpt, &Device::Cpu, None)?;
+        let (clean, adv) = maps(&model, &x, &labels, params.as_ref(), cfg.cam.stage)?;
+        for (i, row) in rows.iter_mut().enumerate() {
+            row.tiles.push(Tile {
+                caption: format!("{} clean", m.strategy),
+                image: overlay_tensor(&x.get(i)?, &clean[i], 0.5)?,
+            });
+            if let (Some((adv_x, adv_maps)), Some(p)) = (&adv, &params) {
+                row.tiles.push(Tile {
+                    caption: format!("{} PGD {}", m.strategy, p.eps),
+                    image: overlay_tensor(&adv_x.get(i)?, &adv_maps[i], 0.5)?,
+                });
+            }
+        }
+    }
+    let path = out.join("figures").join("cam_gallery.png");
+    dfr_report::gallery(
+        &path,
+        "Grad-CAM, clean vs adversarial",
+        &rows,
+        &GalleryStyle::default(),
+    )?;
+    Ok(Some(path))
+}
