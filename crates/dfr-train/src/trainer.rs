@@ -191,8 +191,6 @@ fn read_records(dir: &Path, before_epoch: usize) -> Vec<EpochRecord> {
 }
 
 fn outcome(dir: &Path, st: &TrainState, records: Vec<EpochRecord>, reused: bool) -> TrainOutcome {
-    let images: usize = records.len();
-    let _ = images;
     TrainOutcome {
         run_dir: dir.to_path_buf(),
         best_epoch: st.best_epoch,
