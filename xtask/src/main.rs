@@ -1,6 +1,6 @@
 //! `cargo xtask …`: orchestration of the dfr workspace.
 
-use xtask::{bench, parity, study};
+use xtask::{ablation, bench, parity, study};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -31,8 +31,12 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Run the study end to end on the embedded default (today: the data stage).
+    /// The whole study: train baseline and regularised, attack, explain, report (default: the
+    /// embedded experiments/quick.toml on synthetic DFFD).
     ReproduceTables(study::StudyArgs),
+    /// Gradient regularisation over an α × r grid plus the baseline (default: the embedded
+    /// experiments/ablation.toml): cells, `--cell I`, `--merge`, `--emit slurm`.
+    Ablation(ablation::AblationArgs),
     /// Benchmarks (JSON on stdout).
     Bench(bench::BenchArgs),
     /// Check the implementation against a directory of reference vectors.
@@ -71,6 +75,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::ReproduceTables(args) => study::reproduce_tables(args).map(|_| ()),
+        Command::Ablation(args) => ablation::run(args).map(|_| ()),
         Command::Bench(args) => bench::run(args),
         Command::Parity { dir } => parity::run(dir),
     }

@@ -15,6 +15,7 @@ pub mod batch_norm;
 pub mod checkpoint;
 pub mod config;
 pub mod depthwise;
+pub mod device;
 pub mod efficientnet;
 pub mod error;
 pub mod layers;

@@ -87,6 +87,10 @@ pub struct ModelConfig {
     pub dropout: Option<f64>,
     /// Stochastic-depth probability (`None`: 0.2 as torchvision).
     pub stochastic_depth: Option<f64>,
+    /// BatchNorm momentum, PyTorch convention (`None`: the architecture's, 0.01 for B0). Short
+    /// runs from random initialisation need a larger one (e.g. 0.1), or the running statistics
+    /// used in evaluation are still mostly their initial values.
+    pub bn_momentum: Option<f64>,
 }
 
 impl Default for ModelConfig {
@@ -97,6 +101,7 @@ impl Default for ModelConfig {
             image_size: 224,
             dropout: None,
             stochastic_depth: None,
+            bn_momentum: None,
         }
     }
 }
@@ -308,6 +313,11 @@ impl ExperimentConfig {
                 if !(0.0..1.0).contains(&p) {
                     return err(f, format!("{p}: must be in [0, 1)"));
                 }
+            }
+        }
+        if let Some(m) = self.model.bn_momentum {
+            if !(m > 0.0 && m <= 1.0) {
+                return err("model.bn_momentum", format!("{m}: must be in (0, 1]"));
             }
         }
         if t.epochs == 0 {

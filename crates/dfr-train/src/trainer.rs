@@ -123,6 +123,9 @@ pub fn build_model(cfg: &ExperimentConfig, device: &Device) -> Result<EfficientN
     if let Some(p) = cfg.model.stochastic_depth {
         mc.stochastic_depth_prob = p;
     }
+    if let Some(m) = cfg.model.bn_momentum {
+        mc.bn_momentum = m;
+    }
     let model = EfficientNet::new(mc, device, cfg.run.seed)?;
     if !cfg.model.weights.is_empty() {
         let report = dfr_model::weights::load_weights(&model, &cfg.model.weights)?;

@@ -41,7 +41,7 @@ pub fn pick(samples: &[Sample], n: usize) -> Vec<Sample> {
         .collect()
 }
 
-fn batch(samples: &[Sample], size: u32) -> Result<(Tensor, Vec<u32>)> {
+fn batch(samples: &[Sample], size: u32, device: &Device) -> Result<(Tensor, Vec<u32>)> {
     let tf = EvalTransform { size };
     let mut data = Vec::new();
     let mut labels = Vec::new();
@@ -52,7 +52,7 @@ fn batch(samples: &[Sample], size: u32) -> Result<(Tensor, Vec<u32>)> {
     }
     let s = size as usize;
     Ok((
-        Tensor::from_vec(data, (samples.len(), 3, s, s), &Device::Cpu)?,
+        Tensor::from_vec(data, (samples.len(), 3, s, s), device)?,
         labels,
     ))
 }
@@ -104,7 +104,7 @@ pub fn consistency_for_model(
     seed: u64,
 ) -> Result<Vec<CamSummary>> {
     let chosen = pick(samples, cfg.cam.images);
-    let (x, labels) = batch(&chosen, size)?;
+    let (x, labels) = batch(&chosen, size, model.device())?;
     let opts = ConsistencyOptions::default();
     let s = size as usize;
     let mut out = Vec::new();
@@ -143,8 +143,11 @@ pub fn gallery(
     size: u32,
     out: &Path,
 ) -> Result<Option<PathBuf>> {
+    let Some(first) = models.first() else {
+        return Ok(None);
+    };
     let chosen = pick(samples, cfg.cam.images.min(4));
-    let (x, labels) = batch(&chosen, size)?;
+    let (x, labels) = batch(&chosen, size, first.model.device())?;
     let params = attack_params(cfg, AttackKind::Pgd, 0);
     let mut rows: Vec<GalleryRow> = chosen
         .iter()
@@ -154,24 +157,30 @@ pub fn gallery(
                 label: format!("{} ({})", s.method, s.label),
                 tiles: vec![Tile {
                     caption: "image".into(),
-                    image: overlay_tensor(&x.get(i)?, &vec![0.0; (size * size) as usize], 1.0)?,
+                    image: overlay_tensor(
+                        &x.get(i)?.to_device(&Device::Cpu)?,
+                        &vec![0.0; (size * size) as usize],
+                        1.0,
+                    )?,
                 }],
             })
         })
         .collect::<Result<_>>()?;
     for m in models {
-        let ckpt = m.training.run_dir.join(dfr_train::trainer::files::BEST);
-        let model = dfr_attacks::load_detector(&ckpt, &Device::Cpu, None)?;
-        let (clean, adv) = maps(&model, &x, &labels, params.as_ref(), cfg.cam.stage)?;
+        let (clean, adv) = maps(&m.model, &x, &labels, params.as_ref(), cfg.cam.stage)?;
         for (i, row) in rows.iter_mut().enumerate() {
             row.tiles.push(Tile {
                 caption: format!("{} clean", m.strategy),
-                image: overlay_tensor(&x.get(i)?, &clean[i], 0.5)?,
+                image: overlay_tensor(&x.get(i)?.to_device(&Device::Cpu)?, &clean[i], 0.5)?,
             });
             if let (Some((adv_x, adv_maps)), Some(p)) = (&adv, &params) {
                 row.tiles.push(Tile {
                     caption: format!("{} PGD {}", m.strategy, p.eps),
-                    image: overlay_tensor(&adv_x.get(i)?, &adv_maps[i], 0.5)?,
+                    image: overlay_tensor(
+                        &adv_x.get(i)?.to_device(&Device::Cpu)?,
+                        &adv_maps[i],
+                        0.5,
+                    )?,
                 });
             }
         }

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 /// The embedded default study.
 pub const QUICK: &str = include_str!("../../../experiments/quick.toml");
+/// How the embedded default study is named in messages.
+pub const QUICK_NAME: &str = "experiments/quick.toml (embedded)";
 
 /// Study identity.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -118,22 +120,25 @@ pub struct StudyConfig {
     /// Grad-CAM.
     #[serde(default)]
     pub cam: CamSection,
+    /// The α × r grid of `cargo xtask ablation` (ignored by `reproduce-tables`).
+    pub ablation: Option<crate::ablation::AblationSection>,
 }
 
 impl StudyConfig {
     /// Loads a study file, or the embedded quick study when `path` is `None`.
     pub fn load(path: Option<&Path>) -> Result<StudyConfig> {
-        let (text, name) = match path {
-            Some(p) => (
-                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
-                p.display().to_string(),
+        match path {
+            Some(p) => Self::parse(
+                &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+                &p.display().to_string(),
             ),
-            None => (
-                QUICK.to_string(),
-                "experiments/quick.toml (embedded)".into(),
-            ),
-        };
-        let cfg: StudyConfig = toml::from_str(&text).with_context(|| format!("parsing {name}"))?;
+            None => Self::parse(QUICK, QUICK_NAME),
+        }
+    }
+
+    /// Parses and validates a study file's text; `name` labels errors.
+    pub fn parse(text: &str, name: &str) -> Result<StudyConfig> {
+        let cfg: StudyConfig = toml::from_str(text).with_context(|| format!("parsing {name}"))?;
         if cfg.attacks.steps == 0 {
             bail!("{name}: attacks.steps must be at least 1");
         }
@@ -160,9 +165,19 @@ impl StudyConfig {
     /// The training configuration of one model of the study (`strategy` = baseline or
     /// gradreg), with runs under `<out>/runs/<strategy>`.
     pub fn experiment_for(&self, strategy: &str, extra: &[String]) -> Result<ExperimentConfig> {
+        self.experiment_named(strategy, strategy, extra)
+    }
+
+    /// Like [`StudyConfig::experiment_for`] with the run under `<out>/runs/<run>`.
+    pub fn experiment_named(
+        &self,
+        run: &str,
+        strategy: &str,
+        extra: &[String],
+    ) -> Result<ExperimentConfig> {
         let text = toml::to_string(&self.experiment)?;
         let mut sets = vec![
-            format!("run.name=\"{strategy}\""),
+            format!("run.name=\"{run}\""),
             format!(
                 "run.results_dir=\"{}\"",
                 self.out_dir()

@@ -15,13 +15,15 @@ use clap::Args;
 use config::StudyConfig;
 use dfr_attacks::{evaluate_samples, load_detector, AttackKind, RobustEvalConfig, RobustReport};
 use dfr_data::synth::{generate, SynthOutcome};
-use dfr_data::Split;
+use dfr_data::{Sample, Split};
+use dfr_model::EfficientNet;
 use dfr_train::trainer::{files, train, TrainOptions, TrainOutcome};
-use std::path::PathBuf;
+use dfr_train::ExperimentConfig;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Options of `cargo xtask reproduce-tables`.
-#[derive(Args, Debug, Clone, Default)]
+#[derive(Args, Debug, Clone)]
 pub struct StudyArgs {
     /// Study file (default: the embedded experiments/quick.toml).
     #[arg(long)]
@@ -35,6 +37,21 @@ pub struct StudyArgs {
     /// Override an experiment value, e.g. `--set train.epochs=1` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
+    /// Device: cpu, cuda or cuda:N (CUDA needs a build with `--features cuda`).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+impl Default for StudyArgs {
+    fn default() -> Self {
+        StudyArgs {
+            config: None,
+            data: None,
+            results_dir: None,
+            overrides: Vec::new(),
+            device: "cpu".into(),
+        }
+    }
 }
 
 /// One trained model of the study and its evaluations.
@@ -43,16 +60,21 @@ pub struct ModelResults {
     pub strategy: String,
     /// Training outcome.
     pub training: TrainOutcome,
+    /// The best checkpoint, loaded.
+    pub model: EfficientNet,
     /// Robust evaluation per attack.
     pub reports: Vec<(AttackKind, RobustReport)>,
     /// CAM consistency per attack (at the attack's largest ε).
     pub cam: Vec<cam::CamSummary>,
 }
 
-/// Runs the study; returns the report path.
-pub fn reproduce_tables(a: StudyArgs) -> Result<PathBuf> {
-    let t0 = Instant::now();
-    let mut cfg = StudyConfig::load(a.config.as_deref())?;
+/// Loads the study file (`default` when `--config` is absent) and applies `--data` and
+/// `--results-dir`.
+pub fn load_study(a: &StudyArgs, default: (&str, &str)) -> Result<StudyConfig> {
+    let mut cfg = match &a.config {
+        Some(p) => StudyConfig::load(Some(p))?,
+        None => StudyConfig::parse(default.0, default.1)?,
+    };
     if let Some(d) = &a.data {
         let data = cfg
             .experiment
@@ -66,25 +88,135 @@ pub fn reproduce_tables(a: StudyArgs) -> Result<PathBuf> {
     if let Some(r) = &a.results_dir {
         cfg.study.results_dir = r.clone();
     }
+    Ok(cfg)
+}
+
+/// Generates the synthetic DFFD when the study asks for it and it is missing.
+pub fn ensure_data(cfg: &StudyConfig, base: &ExperimentConfig) -> Result<()> {
+    let Some(s) = &cfg.synth else {
+        return Ok(());
+    };
+    match generate(s, &base.data.root, false).with_context(|| {
+        format!(
+            "generating the synthetic DFFD in {}",
+            base.data.root.display()
+        )
+    })? {
+        SynthOutcome::Generated(n) => println!(
+            "[data] generated {n} synthetic images in {}",
+            base.data.root.display()
+        ),
+        SynthOutcome::Reused => println!("[data] using {}", base.data.root.display()),
+    }
+    Ok(())
+}
+
+/// Trains one experiment (a finished run is reused, an interrupted one resumes) and loads its
+/// best checkpoint.
+pub fn train_and_load(
+    ec: &ExperimentConfig,
+    label: &str,
+    device: &Device,
+) -> Result<(TrainOutcome, EfficientNet)> {
+    println!("[train] {label} → {}", ec.run_dir().display());
+    let training = train(
+        ec,
+        &TrainOptions {
+            resume: true,
+            device: device.clone(),
+        },
+    )
+    .with_context(|| format!("training {label}"))?;
+    if training.epochs.last().is_some() {
+        println!(
+            "[train] {label}: {} epochs, best val macro-F1 {:.3}, {:.1} img/s{}",
+            training.epochs.len(),
+            training.best_val_macro_f1.unwrap_or(f64::NAN),
+            training.images_per_second,
+            if training.reused { " (reused)" } else { "" }
+        );
+    }
+    let ckpt = ec.run_dir().join(files::BEST);
+    let model = load_detector(&ckpt, device, None)
+        .with_context(|| format!("loading {}", ckpt.display()))?;
+    Ok((training, model))
+}
+
+/// One robust evaluation, cached as JSON at `path` (reused only when made with the same
+/// configuration).
+pub fn evaluate_cached(
+    model: &EfficientNet,
+    samples: &[Sample],
+    split: Split,
+    rec: &RobustEvalConfig,
+    path: &Path,
+    label: &str,
+) -> Result<RobustReport> {
+    if let Some(r) = cached_report(path, rec) {
+        return Ok(r);
+    }
+    println!("[attack] {label} over ε {:?}", rec.eps);
+    let r = evaluate_samples(model, samples, split, rec).with_context(|| label.to_string())?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    r.write_json(path)?;
+    for s in r.sanity.iter().filter(|s| !s.passed) {
+        println!(
+            "[attack] warning: {label}: sanity check {} failed: {}",
+            s.name, s.detail
+        );
+    }
+    Ok(r)
+}
+
+/// FGSM, PGD and MI-FGSM over the study's ε grids on `samples`; reports cached under
+/// `<eval_dir>/<tag>-<attack>.json`.
+pub fn evaluate_attacks(
+    cfg: &StudyConfig,
+    ec: &ExperimentConfig,
+    model: &EfficientNet,
+    samples: &[Sample],
+    split: Split,
+    eval_dir: &Path,
+    tag: &str,
+) -> Result<Vec<(AttackKind, RobustReport)>> {
+    let mut reports = Vec::new();
+    for (kind, eps) in [
+        (AttackKind::Fgsm, &cfg.attacks.fgsm),
+        (AttackKind::Pgd, &cfg.attacks.pgd),
+        (AttackKind::MiFgsm, &cfg.attacks.mifgsm),
+    ] {
+        let rec = RobustEvalConfig {
+            attacks: vec![kind],
+            eps: eps.clone(),
+            steps: cfg.attacks.steps,
+            alpha_ratio: cfg.attacks.alpha_ratio,
+            image_size: ec.model.image_size,
+            batch_size: cfg.eval.batch_size,
+            limit: cfg.eval.limit,
+            seed: ec.run.seed,
+            ..RobustEvalConfig::default()
+        };
+        let path = eval_dir.join(format!("{tag}-{}.json", kind.name()));
+        let label = format!("{tag}: {}", kind.name());
+        reports.push((
+            kind,
+            evaluate_cached(model, samples, split, &rec, &path, &label)?,
+        ));
+    }
+    Ok(reports)
+}
+
+/// Runs the study; returns the report path.
+pub fn reproduce_tables(a: StudyArgs) -> Result<PathBuf> {
+    let t0 = Instant::now();
+    let cfg = load_study(&a, (config::QUICK, config::QUICK_NAME))?;
+    let device = dfr_model::device::parse(&a.device).context("--device")?;
     let out = cfg.out_dir();
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let base = cfg.experiment_for("baseline", &a.overrides)?;
-
-    // Data.
-    if let Some(s) = &cfg.synth {
-        match generate(s, &base.data.root, false).with_context(|| {
-            format!(
-                "generating the synthetic DFFD in {}",
-                base.data.root.display()
-            )
-        })? {
-            SynthOutcome::Generated(n) => println!(
-                "[data] generated {n} synthetic images in {}",
-                base.data.root.display()
-            ),
-            SynthOutcome::Reused => println!("[data] using {}", base.data.root.display()),
-        }
-    }
+    ensure_data(&cfg, &base)?;
     let ds = base
         .data
         .scan()
@@ -96,74 +228,23 @@ pub fn reproduce_tables(a: StudyArgs) -> Result<PathBuf> {
     let mut models = Vec::new();
     for strategy in ["baseline", "gradreg"] {
         let ec = cfg.experiment_for(strategy, &a.overrides)?;
-        println!("[train] {strategy} → {}", ec.run_dir().display());
-        let training = train(
+        let (training, model) = train_and_load(&ec, strategy, &device)?;
+        let reports = evaluate_attacks(
+            &cfg,
             &ec,
-            &TrainOptions {
-                resume: true,
-                device: Device::Cpu,
-            },
-        )
-        .with_context(|| format!("training {strategy}"))?;
-        if let Some(last) = training.epochs.last() {
-            println!(
-                "[train] {strategy}: {} epochs, best val macro-F1 {:.3}, {:.1} img/s{}",
-                training.epochs.len(),
-                training.best_val_macro_f1.unwrap_or(f64::NAN),
-                last.images_per_second,
-                if training.reused { " (reused)" } else { "" }
-            );
-        }
-        let ckpt = ec.run_dir().join(files::BEST);
-        let model = load_detector(&ckpt, &Device::Cpu, None)
-            .with_context(|| format!("loading {}", ckpt.display()))?;
-        let mut reports = Vec::new();
-        for (kind, eps) in [
-            (AttackKind::Fgsm, &cfg.attacks.fgsm),
-            (AttackKind::Pgd, &cfg.attacks.pgd),
-            (AttackKind::MiFgsm, &cfg.attacks.mifgsm),
-        ] {
-            let path = out
-                .join("eval")
-                .join(format!("{strategy}-{}.json", kind.name()));
-            let rec = RobustEvalConfig {
-                attacks: vec![kind],
-                eps: eps.clone(),
-                steps: cfg.attacks.steps,
-                alpha_ratio: cfg.attacks.alpha_ratio,
-                image_size: ec.model.image_size,
-                batch_size: cfg.eval.batch_size,
-                limit: cfg.eval.limit,
-                seed: ec.run.seed,
-                ..RobustEvalConfig::default()
-            };
-            let report = match cached_report(&path, &rec) {
-                Some(r) => r,
-                None => {
-                    println!("[attack] {strategy}: {} over ε {:?}", kind.name(), eps);
-                    let r = evaluate_samples(&model, &samples, split, &rec)
-                        .with_context(|| format!("{} on {strategy}", kind.name()))?;
-                    std::fs::create_dir_all(path.parent().expect("eval dir"))?;
-                    r.write_json(&path)?;
-                    r
-                }
-            };
-            for s in report.sanity.iter().filter(|s| !s.passed) {
-                println!(
-                    "[attack] warning: {strategy}/{}: sanity check {} failed: {}",
-                    kind.name(),
-                    s.name,
-                    s.detail
-                );
-            }
-            reports.push((kind, report));
-        }
+            &model,
+            &samples,
+            split,
+            &out.join("eval"),
+            strategy,
+        )?;
         println!("[cam] {strategy}");
         let cam =
             cam::consistency_for_model(&model, &samples, &cfg, ec.model.image_size, ec.run.seed)?;
         models.push(ModelResults {
             strategy: strategy.to_string(),
             training,
+            model,
             reports,
             cam,
         });
@@ -182,7 +263,7 @@ pub fn reproduce_tables(a: StudyArgs) -> Result<PathBuf> {
 }
 
 /// A cached report is reused only when it was made with the same evaluation configuration.
-fn cached_report(path: &std::path::Path, cfg: &RobustEvalConfig) -> Option<RobustReport> {
+fn cached_report(path: &Path, cfg: &RobustEvalConfig) -> Option<RobustReport> {
     let text = std::fs::read_to_string(path).ok()?;
     let r: RobustReport = serde_json::from_str(&text).ok()?;
     (r.config == *cfg).then_some(r)

@@ -6,18 +6,9 @@ use crate::published::{AttackTable, Published};
 use anyhow::Result;
 use dfr_attacks::{AttackKind, EpsResult, RobustReport};
 use dfr_metrics::{normalized_auc, AucNormalization, BinaryConfusion};
-use dfr_report::polars::prelude::{Column, DataFrame};
+use dfr_report::polars::prelude::DataFrame;
 use dfr_report::{frame, write_all, CurveAxes, MarkdownOptions, PlotStyle, ReportPage, Series};
 use std::path::{Path, PathBuf};
-
-macro_rules! col {
-    ($name:expr, $values:expr) => {
-        Column::new(
-            dfr_report::polars::prelude::PlSmallStr::from(&*$name.to_string()),
-            $values,
-        )
-    };
-}
 
 fn fake_f1(c: &BinaryConfusion) -> f64 {
     let (tp, fp, fn_) = (

@@ -1,0 +1,246 @@
+//! The ablation grid: `[ablation]` of a study file and its cells.
+
+use dfr_attacks::AttackKind;
+use serde::{Deserialize, Serialize};
+
+/// How the best cell is chosen, on a split the test numbers never see.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Selection {
+    /// Split the selection is measured on.
+    pub split: String,
+    /// Attack of the robustness term.
+    pub attack: AttackKind,
+    /// Its ε.
+    pub eps: f64,
+    /// Weight w of the robustness term: score = (1 − w)·macro-F1 + w·macro-F1 under attack.
+    pub robust_weight: f64,
+    /// At most this many samples of the split (all when absent).
+    pub limit: Option<usize>,
+}
+
+impl Default for Selection {
+    fn default() -> Self {
+        Selection {
+            split: "validation".into(),
+            attack: AttackKind::Pgd,
+            eps: 0.0005,
+            robust_weight: 0.5,
+            limit: None,
+        }
+    }
+}
+
+/// Options of the `--emit slurm` job scripts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SlurmSection {
+    /// `--partition` (none when empty).
+    pub partition: String,
+    /// `--account` (none when empty).
+    pub account: String,
+    /// `--time` of one cell.
+    pub time: String,
+    /// `--cpus-per-task` (also the cell's thread count).
+    pub cpus_per_task: usize,
+    /// `--mem`.
+    pub mem: String,
+    /// GPUs per cell (`--gres=gpu:N`); cells then run with `--device cuda`.
+    pub gpus: usize,
+    /// At most this many cells at once (`--array=…%N`; unlimited when absent).
+    pub max_parallel: Option<usize>,
+    /// Shell lines run before each cell (e.g. `module load cuda`).
+    pub setup: Vec<String>,
+    /// Further `#SBATCH` options, e.g. `--qos=long`.
+    pub extra: Vec<String>,
+}
+
+impl Default for SlurmSection {
+    fn default() -> Self {
+        SlurmSection {
+            partition: String::new(),
+            account: String::new(),
+            time: "04:00:00".into(),
+            cpus_per_task: 4,
+            mem: "8G".into(),
+            gpus: 0,
+            max_parallel: None,
+            setup: Vec::new(),
+            extra: Vec::new(),
+        }
+    }
+}
+
+/// `[ablation]`: the α × r grid of gradient regularisation, plus the baseline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AblationSection {
+    /// Weights α of the perturbed loss (rows of the heatmaps).
+    pub alpha: Vec<f64>,
+    /// Perturbation radii r (columns of the heatmaps).
+    pub r: Vec<f64>,
+    /// Train and evaluate the unregularised baseline as cell 0.
+    pub baseline: bool,
+    /// Model selection.
+    pub selection: Selection,
+    /// Cluster job scripts.
+    pub slurm: SlurmSection,
+}
+
+impl Default for AblationSection {
+    fn default() -> Self {
+        AblationSection {
+            alpha: vec![0.25, 0.5, 0.75, 1.0],
+            r: vec![0.01, 0.05, 0.1, 0.2],
+            baseline: true,
+            selection: Selection::default(),
+            slurm: SlurmSection::default(),
+        }
+    }
+}
+
+impl AblationSection {
+    /// Checks the grid; `name` labels errors.
+    pub fn validate(&self, name: &str) -> anyhow::Result<()> {
+        if self.alpha.is_empty() || self.r.is_empty() {
+            anyhow::bail!(
+                "{name}: ablation.alpha and ablation.r must each hold at least one value"
+            );
+        }
+        if let Some(a) = self
+            .alpha
+            .iter()
+            .find(|a| !(a.is_finite() && (0.0..=1.0).contains(*a)))
+        {
+            anyhow::bail!("{name}: ablation.alpha holds {a}, expected values in [0, 1]");
+        }
+        if let Some(r) = self.r.iter().find(|r| !(r.is_finite() && **r >= 0.0)) {
+            anyhow::bail!("{name}: ablation.r holds {r}, expected finite values ≥ 0");
+        }
+        let w = self.selection.robust_weight;
+        if !(0.0..=1.0).contains(&w) {
+            anyhow::bail!(
+                "{name}: ablation.selection.robust_weight is {w}, expected a value in [0, 1]"
+            );
+        }
+        let e = self.selection.eps;
+        if !(e.is_finite() && (0.0..=1.0).contains(&e)) {
+            anyhow::bail!("{name}: ablation.selection.eps is {e}, expected a value in [0, 1]");
+        }
+        Ok(())
+    }
+
+    /// The cells: the baseline first (when asked for), then α-major over the grid.
+    pub fn cells(&self) -> Vec<Cell> {
+        let mut cells = Vec::new();
+        if self.baseline {
+            cells.push(Cell {
+                index: 0,
+                id: "baseline".into(),
+                gradreg: None,
+            });
+        }
+        for &alpha in &self.alpha {
+            for &r in &self.r {
+                cells.push(Cell {
+                    index: cells.len(),
+                    id: format!("alpha{alpha}_r{r}"),
+                    gradreg: Some((alpha, r)),
+                });
+            }
+        }
+        cells
+    }
+}
+
+/// One independent unit of the ablation: a training run and its evaluations.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cell {
+    /// Position (`--cell I`, the Slurm array index).
+    pub index: usize,
+    /// Name of its run and result files (`baseline`, `alpha0.5_r0.05`).
+    pub id: String,
+    /// (α, r) of a regularised cell; `None` for the baseline.
+    pub gradreg: Option<(f64, f64)>,
+}
+
+impl Cell {
+    /// Training strategy.
+    pub fn strategy(&self) -> &'static str {
+        if self.gradreg.is_some() {
+            "gradreg"
+        } else {
+            "baseline"
+        }
+    }
+
+    /// The `--set` overrides that make this cell's experiment.
+    pub fn overrides(&self) -> Vec<String> {
+        match self.gradreg {
+            Some((a, r)) => vec![format!("gradreg.alpha={a:?}"), format!("gradreg.r={r:?}")],
+            None => Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_are_baseline_then_alpha_major() {
+        let a = AblationSection {
+            alpha: vec![0.25, 1.0],
+            r: vec![0.01, 0.2, 0.05],
+            ..AblationSection::default()
+        };
+        let c = a.cells();
+        assert_eq!(c.len(), 7);
+        assert_eq!(c[0].id, "baseline");
+        assert_eq!(c[0].strategy(), "baseline");
+        assert_eq!(c[1].id, "alpha0.25_r0.01");
+        assert_eq!(c[4].gradreg, Some((1.0, 0.01)));
+        assert_eq!(c[4].overrides(), ["gradreg.alpha=1.0", "gradreg.r=0.01"]);
+        assert!(c.iter().enumerate().all(|(i, c)| c.index == i));
+        let no_base = AblationSection {
+            baseline: false,
+            ..a
+        };
+        assert_eq!(no_base.cells()[0].id, "alpha0.25_r0.01");
+    }
+
+    #[test]
+    fn bad_grids_name_the_field() {
+        let bad = AblationSection {
+            alpha: vec![1.5],
+            ..AblationSection::default()
+        };
+        assert!(bad
+            .validate("f")
+            .unwrap_err()
+            .to_string()
+            .contains("ablation.alpha"));
+        let bad = AblationSection {
+            r: vec![],
+            ..AblationSection::default()
+        };
+        assert!(bad
+            .validate("f")
+            .unwrap_err()
+            .to_string()
+            .contains("ablation.r"));
+        let bad = AblationSection {
+            selection: Selection {
+                robust_weight: 2.0,
+                ..Selection::default()
+            },
+            ..AblationSection::default()
+        };
+        assert!(bad
+            .validate("f")
+            .unwrap_err()
+            .to_string()
+            .contains("robust_weight"));
+        AblationSection::default().validate("f").unwrap();
+    }
+}

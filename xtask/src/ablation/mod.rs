@@ -1,0 +1,406 @@
+//! `cargo xtask ablation`: gradient regularisation over an α × r grid, plus the baseline.
+//!
+//! Every cell is an independent, idempotent unit: its training run lives in
+//! `<out>/runs/<cell>` (a finished run is reused, an interrupted one resumes), its evaluations
+//! are cached in `<out>/eval/<cell>-*.json` and its result in `<out>/cells/<cell>.json`, which
+//! is reused as long as the cell's configuration is unchanged. The summary (table, heatmaps,
+//! `report.md`) is merged from whatever cell files exist, so cells can run anywhere — one
+//! after another here, or as a Slurm job array (`--emit slurm`).
+
+pub mod grid;
+pub mod slurm;
+pub mod summary;
+
+pub use grid::{AblationSection, Cell, Selection, SlurmSection};
+
+use crate::study::config::StudyConfig;
+use crate::study::StudyArgs;
+use crate::study::{ensure_data, evaluate_attacks, evaluate_cached, load_study, train_and_load};
+use anyhow::{bail, Context, Result};
+use candle_core::Device;
+use clap::{Args, ValueEnum};
+use dfr_attacks::{AttackKind, EpsResult, Metrics, RobustEvalConfig, RobustReport};
+use dfr_data::{Sample, Split};
+use dfr_metrics::{normalized_auc, AucNormalization};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// The embedded default ablation.
+pub const ABLATION: &str = include_str!("../../../experiments/ablation.toml");
+/// How the embedded default ablation is named in messages.
+pub const ABLATION_NAME: &str = "experiments/ablation.toml (embedded)";
+
+/// Job schedulers `--emit` can write scripts for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Emit {
+    /// An sbatch job array (one task per cell) and a merge job.
+    Slurm,
+}
+
+/// Options of `cargo xtask ablation`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct AblationArgs {
+    /// Study options (default config: the embedded experiments/ablation.toml).
+    #[command(flatten)]
+    pub study: StudyArgs,
+    /// Run only cell I (see `--list`); the summary is left to a later run or `--merge`.
+    #[arg(long, value_name = "I")]
+    pub cell: Option<usize>,
+    /// Print the cells and exit.
+    #[arg(long)]
+    pub list: bool,
+    /// Only merge the finished cells into the summary (missing cells are listed in it).
+    #[arg(long, conflicts_with = "cell")]
+    pub merge: bool,
+    /// Write job scripts for a scheduler instead of running the cells.
+    #[arg(long, value_enum, conflicts_with_all = ["cell", "merge"])]
+    pub emit: Option<Emit>,
+}
+
+/// Selection measurements of one cell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SelectionResult {
+    /// Samples.
+    pub n: usize,
+    /// Clean macro-F1 on the selection split.
+    pub macro_f1: f64,
+    /// Macro-F1 under the selection attack.
+    pub robust_macro_f1: f64,
+    /// Accuracy under the selection attack.
+    pub robust_accuracy: f64,
+    /// (1 − w)·macro-F1 + w·robust macro-F1.
+    pub score: f64,
+}
+
+/// One attack's ε curve on the test split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttackCurve {
+    /// Attack.
+    pub attack: AttackKind,
+    /// ε grid (> 0).
+    pub eps: Vec<f64>,
+    /// Robust accuracy per ε.
+    pub accuracy: Vec<f64>,
+    /// Macro-F1 per ε.
+    pub macro_f1: Vec<f64>,
+    /// Normalised area under accuracy-vs-ε (trapezoid / largest ε).
+    pub nauc_accuracy: Option<f64>,
+    /// Normalised area under macro-F1-vs-ε.
+    pub nauc_macro_f1: Option<f64>,
+}
+
+impl AttackCurve {
+    fn from_report(kind: AttackKind, r: &RobustReport) -> AttackCurve {
+        let pts: Vec<&EpsResult> = r
+            .attacks
+            .iter()
+            .filter(|a| a.attack == kind)
+            .flat_map(|a| a.results.iter())
+            .filter(|e| e.eps > 0.0)
+            .collect();
+        let eps: Vec<f64> = pts.iter().map(|e| e.eps).collect();
+        let accuracy: Vec<f64> = pts.iter().map(|e| e.metrics.accuracy).collect();
+        let macro_f1: Vec<f64> = pts.iter().map(|e| e.metrics.macro_f1).collect();
+        let nauc = |v: &[f64]| normalized_auc(&eps, v, AucNormalization::ByMaxEps).ok();
+        AttackCurve {
+            attack: kind,
+            nauc_accuracy: nauc(&accuracy),
+            nauc_macro_f1: nauc(&macro_f1),
+            eps,
+            accuracy,
+            macro_f1,
+        }
+    }
+}
+
+/// The result file of one cell (`<out>/cells/<id>.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellResult {
+    /// Cell index.
+    pub index: usize,
+    /// Cell id.
+    pub id: String,
+    /// α (none for the baseline).
+    pub alpha: Option<f64>,
+    /// r (none for the baseline).
+    pub r: Option<f64>,
+    /// Everything the result depends on; the cell is redone when it changes.
+    pub key: serde_json::Value,
+    /// Epochs trained.
+    pub epochs: usize,
+    /// Best epoch (0-based).
+    pub best_epoch: Option<usize>,
+    /// Best validation macro-F1 seen by early stopping.
+    pub best_val_macro_f1: Option<f64>,
+    /// Why training stopped.
+    pub stop_reason: String,
+    /// Mean training throughput.
+    pub train_images_per_second: f64,
+    /// Selection measurements.
+    pub selection: SelectionResult,
+    /// Clean test metrics.
+    pub test_clean: Metrics,
+    /// Test curves per attack.
+    pub attacks: Vec<AttackCurve>,
+    /// Wall time of this cell's work in the run that produced it (s).
+    pub seconds: f64,
+}
+
+impl CellResult {
+    /// The curve of one attack.
+    pub fn curve(&self, kind: AttackKind) -> Option<&AttackCurve> {
+        self.attacks.iter().find(|c| c.attack == kind)
+    }
+}
+
+/// Everything shared by the cells of one ablation.
+pub struct Ablation {
+    /// The study file (with `[ablation]`).
+    pub cfg: StudyConfig,
+    /// Its grid.
+    pub grid: AblationSection,
+    /// Output directory.
+    pub out: PathBuf,
+    /// `--set` overrides applied to every cell.
+    pub overrides: Vec<String>,
+    /// Device of training and evaluation.
+    pub device: Device,
+}
+
+impl Ablation {
+    /// Loads the study file (default: the embedded ablation) and checks its grid.
+    pub fn load(a: &StudyArgs) -> Result<Ablation> {
+        let cfg = load_study(a, (ABLATION, ABLATION_NAME))?;
+        let name = a
+            .config
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| ABLATION_NAME.into());
+        let grid = cfg.ablation.clone().with_context(|| {
+            format!("{name}: no [ablation] section (alpha, r, selection) to run")
+        })?;
+        grid.validate(&name)?;
+        Split::parse(&grid.selection.split)
+            .with_context(|| format!("{name}: ablation.selection.split"))?;
+        let device = dfr_model::device::parse(&a.device).context("--device")?;
+        Ok(Ablation {
+            out: cfg.out_dir(),
+            cfg,
+            grid,
+            overrides: a.overrides.clone(),
+            device,
+        })
+    }
+
+    /// The cells, in order.
+    pub fn cells(&self) -> Vec<Cell> {
+        self.grid.cells()
+    }
+
+    /// Result file of a cell.
+    pub fn cell_path(&self, cell: &Cell) -> PathBuf {
+        self.out.join("cells").join(format!("{}.json", cell.id))
+    }
+
+    fn key(&self, ec: &dfr_train::ExperimentConfig) -> serde_json::Value {
+        serde_json::json!({
+            "experiment": ec,
+            "eval": self.cfg.eval,
+            "attacks": self.cfg.attacks,
+            "selection": self.grid.selection,
+        })
+    }
+
+    /// Reads a finished cell; `None` when absent, unreadable or made with another configuration.
+    pub fn finished(&self, cell: &Cell) -> Result<Option<CellResult>> {
+        let ec = self.experiment(cell)?;
+        let key = self.key(&ec);
+        Ok(std::fs::read_to_string(self.cell_path(cell))
+            .ok()
+            .and_then(|t| serde_json::from_str::<CellResult>(&t).ok())
+            .filter(|r| r.key == key))
+    }
+
+    fn experiment(&self, cell: &Cell) -> Result<dfr_train::ExperimentConfig> {
+        let mut extra = self.overrides.clone();
+        extra.extend(cell.overrides());
+        self.cfg
+            .experiment_named(&cell.id, cell.strategy(), &extra)
+            .with_context(|| format!("cell {} ({})", cell.index, cell.id))
+    }
+
+    /// Generates the synthetic data when the study asks for it.
+    pub fn prepare_data(&self) -> Result<()> {
+        let base = self.cfg.experiment_for("baseline", &self.overrides)?;
+        ensure_data(&self.cfg, &base)
+    }
+
+    fn split_samples(&self, split: &str) -> Result<(Split, Vec<Sample>)> {
+        let base = self.cfg.experiment_for("baseline", &self.overrides)?;
+        let ds = base
+            .data
+            .scan()
+            .with_context(|| format!("scanning {}", base.data.root.display()))?;
+        let s = Split::parse(split).with_context(|| format!("split `{split}`"))?;
+        Ok((s, ds.require_split(s)?.to_vec()))
+    }
+
+    /// Runs one cell (or reuses its finished result).
+    pub fn run_cell(&self, cell: &Cell) -> Result<CellResult> {
+        let n = self.cells().len();
+        if let Some(r) = self.finished(cell)? {
+            println!(
+                "[cell {}/{n}] {}: finished earlier, reused",
+                cell.index, cell.id
+            );
+            return Ok(r);
+        }
+        println!("[cell {}/{n}] {}", cell.index, cell.id);
+        let t0 = Instant::now();
+        self.prepare_data()?;
+        let ec = self.experiment(cell)?;
+        let (training, model) = train_and_load(&ec, &cell.id, &self.device)?;
+        let eval_dir = self.out.join("eval");
+        let (split, test) = self.split_samples(&self.cfg.eval.split)?;
+        let reports = evaluate_attacks(&self.cfg, &ec, &model, &test, split, &eval_dir, &cell.id)?;
+        let sel = &self.grid.selection;
+        let (sel_split, sel_samples) = self.split_samples(&sel.split)?;
+        let rec = RobustEvalConfig {
+            attacks: vec![sel.attack],
+            eps: vec![sel.eps],
+            steps: self.cfg.attacks.steps,
+            alpha_ratio: self.cfg.attacks.alpha_ratio,
+            image_size: ec.model.image_size,
+            batch_size: self.cfg.eval.batch_size,
+            limit: sel.limit,
+            seed: ec.run.seed,
+            ..RobustEvalConfig::default()
+        };
+        let sel_report = evaluate_cached(
+            &model,
+            &sel_samples,
+            sel_split,
+            &rec,
+            &eval_dir.join(format!("{}-selection.json", cell.id)),
+            &format!(
+                "{}: selection {} on {}",
+                cell.id,
+                sel.attack.name(),
+                sel.split
+            ),
+        )?;
+        let robust = sel_report
+            .get(sel.attack, sel.eps)
+            .map(|e| e.metrics.clone())
+            .unwrap_or_else(|| sel_report.clean.clone());
+        let w = sel.robust_weight;
+        let selection = SelectionResult {
+            n: sel_report.n_samples,
+            macro_f1: sel_report.clean.macro_f1,
+            robust_macro_f1: robust.macro_f1,
+            robust_accuracy: robust.accuracy,
+            score: (1.0 - w) * sel_report.clean.macro_f1 + w * robust.macro_f1,
+        };
+        let result = CellResult {
+            index: cell.index,
+            id: cell.id.clone(),
+            alpha: cell.gradreg.map(|g| g.0),
+            r: cell.gradreg.map(|g| g.1),
+            key: self.key(&ec),
+            epochs: training.epochs.len(),
+            best_epoch: training.best_epoch,
+            best_val_macro_f1: training.best_val_macro_f1,
+            stop_reason: training.stop_reason.clone(),
+            train_images_per_second: training.images_per_second,
+            selection,
+            test_clean: reports[0].1.clean.clone(),
+            attacks: reports
+                .iter()
+                .map(|(k, r)| AttackCurve::from_report(*k, r))
+                .collect(),
+            seconds: t0.elapsed().as_secs_f64(),
+        };
+        let path = self.cell_path(cell);
+        std::fs::create_dir_all(path.parent().expect("cells dir"))?;
+        let text = serde_json::to_string_pretty(&result)?;
+        dfr_data::decode::write_atomic(&path, text.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!(
+            "[cell {}/{n}] {}: selection score {:.3}, test macro-F1 {:.3} ({:.0} s)",
+            cell.index, cell.id, result.selection.score, result.test_clean.macro_f1, result.seconds
+        );
+        Ok(result)
+    }
+
+    /// Merges the finished cells into the summary; returns the report path.
+    pub fn merge(&self, seconds: Option<f64>) -> Result<PathBuf> {
+        let cells = self.cells();
+        let mut done = Vec::new();
+        for c in &cells {
+            if let Some(r) = self.finished(c)? {
+                done.push(r);
+            }
+        }
+        summary::write(self, &cells, &done, seconds)
+    }
+}
+
+/// `cargo xtask ablation`; returns the report path (or the job script with `--emit`, or the
+/// cell file with `--cell`).
+pub fn run(a: AblationArgs) -> Result<PathBuf> {
+    let t0 = Instant::now();
+    let ab = Ablation::load(&a.study)?;
+    let cells = ab.cells();
+    if a.list {
+        for c in &cells {
+            let state = if ab.finished(c)?.is_some() {
+                "finished"
+            } else {
+                "to do"
+            };
+            println!("{:>3}  {:<24} {state}", c.index, c.id);
+        }
+        return Ok(ab.out.clone());
+    }
+    if let Some(Emit::Slurm) = a.emit {
+        ab.prepare_data()?;
+        let path = slurm::emit(&ab, &a.study, cells.len())?;
+        return Ok(path);
+    }
+    if let Some(i) = a.cell {
+        let Some(cell) = cells.get(i) else {
+            bail!(
+                "--cell {i}: this ablation has cells 0..={} (see --list)",
+                cells.len() - 1
+            );
+        };
+        ab.run_cell(cell)?;
+        let path = ab.cell_path(cell);
+        println!("[cell] {}", path.display());
+        return Ok(path);
+    }
+    if a.merge {
+        let path = ab.merge(None)?;
+        println!("[report] {}", path.display());
+        return Ok(path);
+    }
+    let mut failed = Vec::new();
+    for c in &cells {
+        if let Err(e) = ab.run_cell(c) {
+            println!("[cell {}] {} failed: {e:#}", c.index, c.id);
+            failed.push(format!("{} ({}): {e:#}", c.index, c.id));
+        }
+    }
+    let path = ab.merge(Some(t0.elapsed().as_secs_f64()))?;
+    println!("[report] {}", path.display());
+    if !failed.is_empty() {
+        bail!(
+            "{} of {} cells failed (the summary lists them as missing; rerun to retry):\n{}",
+            failed.len(),
+            cells.len(),
+            failed.join("\n")
+        );
+    }
+    Ok(path)
+}

@@ -1,0 +1,191 @@
+//! `--emit slurm`: an sbatch job array with one task per cell, and a merge job.
+
+use super::Ablation;
+use crate::study::StudyArgs;
+use anyhow::{Context, Result};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// Quotes a word for a POSIX shell.
+pub fn sh_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c))
+    {
+        return s.to_string();
+    }
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+fn absolute(p: &Path) -> Result<PathBuf> {
+    Ok(if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(p)
+    })
+}
+
+fn write(path: &Path, text: &str, executable: bool) -> Result<()> {
+    dfr_data::decode::write_atomic(path, text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    #[cfg(unix)]
+    if executable {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))?;
+    }
+    #[cfg(not(unix))]
+    let _ = executable;
+    Ok(())
+}
+
+/// Writes `<out>/slurm/{cells.sbatch, merge.sbatch, submit.sh}` (and the study file, when it
+/// is the embedded default); returns the path of `submit.sh`.
+///
+/// The scripts run the `xtask` binary that wrote them (build it once on a shared file system:
+/// `cargo build --release -p xtask`) from the current directory, with the same options.
+pub fn emit(ab: &Ablation, args: &StudyArgs, n_cells: usize) -> Result<PathBuf> {
+    let s = &ab.grid.slurm;
+    let dir = absolute(&ab.out.join("slurm"))?;
+    std::fs::create_dir_all(dir.join("logs"))
+        .with_context(|| format!("creating {}", dir.display()))?;
+    let config = match &args.config {
+        Some(p) => absolute(p)?,
+        None => {
+            let p = dir.join("ablation.toml");
+            write(&p, super::ABLATION, false)?;
+            p
+        }
+    };
+    let exe = std::env::current_exe().context("locating the xtask binary")?;
+    let workdir = std::env::current_dir()?;
+    let mut common = vec![
+        sh_quote(&exe.display().to_string()),
+        "ablation".into(),
+        "--config".into(),
+        sh_quote(&config.display().to_string()),
+    ];
+    if let Some(d) = &args.data {
+        common.extend([
+            "--data".into(),
+            sh_quote(&absolute(d)?.display().to_string()),
+        ]);
+    }
+    if let Some(r) = &args.results_dir {
+        common.extend([
+            "--results-dir".into(),
+            sh_quote(&absolute(r)?.display().to_string()),
+        ]);
+    }
+    for o in &args.overrides {
+        common.extend(["--set".into(), sh_quote(o)]);
+    }
+    let device = if s.gpus > 0 && args.device == "cpu" {
+        "cuda".to_string()
+    } else {
+        args.device.clone()
+    };
+    let common = common.join(" ");
+    let run_cell = format!("{common} --device {}", sh_quote(&device));
+    let name = format!("dfr-ablation-{}", ab.cfg.study.name);
+
+    let header = |job: &str, log: &str, array: Option<String>| -> String {
+        let mut h = String::from("#!/bin/bash\n");
+        let _ = writeln!(h, "#SBATCH --job-name={}", sh_quote(job));
+        if let Some(a) = array {
+            let _ = writeln!(h, "#SBATCH --array={a}");
+        }
+        let _ = writeln!(
+            h,
+            "#SBATCH --output={}",
+            dir.join("logs").join(log).display()
+        );
+        let _ = writeln!(h, "#SBATCH --cpus-per-task={}", s.cpus_per_task.max(1));
+        let _ = writeln!(h, "#SBATCH --mem={}", s.mem);
+        let _ = writeln!(h, "#SBATCH --time={}", s.time);
+        if !s.partition.is_empty() {
+            let _ = writeln!(h, "#SBATCH --partition={}", s.partition);
+        }
+        if !s.account.is_empty() {
+            let _ = writeln!(h, "#SBATCH --account={}", s.account);
+        }
+        for e in &s.extra {
+            let _ = writeln!(h, "#SBATCH {e}");
+        }
+        h
+    };
+    let array = match s.max_parallel {
+        Some(p) => format!("0-{}%{p}", n_cells - 1),
+        None => format!("0-{}", n_cells - 1),
+    };
+    let mut cells = header(&format!("{name}-cells"), "cell-%a.out", Some(array));
+    if s.gpus > 0 {
+        let _ = writeln!(cells, "#SBATCH --gres=gpu:{}", s.gpus);
+    }
+    let _ = write!(
+        cells,
+        "# One ablation cell per array task ({n_cells} cells; `{} --list` names them).\n\
+         # A finished cell is skipped and an interrupted one resumes, so requeueing is safe.\n\
+         set -euo pipefail\n\
+         cd {}\n\
+         export RAYON_NUM_THREADS=\"${{SLURM_CPUS_PER_TASK:-1}}\"\n",
+        common,
+        sh_quote(&workdir.display().to_string())
+    );
+    for line in &s.setup {
+        let _ = writeln!(cells, "{line}");
+    }
+    let _ = writeln!(cells, "{run_cell} --cell \"$SLURM_ARRAY_TASK_ID\"");
+
+    let mut merge = header(&format!("{name}-merge"), "merge.out", None);
+    let _ = write!(
+        merge,
+        "# Merges the finished cells into the table, heatmaps and report.md.\n\
+         set -euo pipefail\n\
+         cd {}\n\
+         {common} --merge\n",
+        sh_quote(&workdir.display().to_string())
+    );
+
+    let submit = format!(
+        "#!/bin/bash\n\
+         # Submits the cells as a job array and the merge after all of them (even if some fail,\n\
+         # so the summary lists what is missing).\n\
+         set -euo pipefail\n\
+         cells=$(sbatch --parsable {cells_path})\n\
+         cells=${{cells%%;*}}\n\
+         sbatch --dependency=afterany:\"$cells\" {merge_path}\n\
+         echo \"submitted cells as job $cells; the report will be at {report}\"\n",
+        cells_path = sh_quote(&dir.join("cells.sbatch").display().to_string()),
+        merge_path = sh_quote(&dir.join("merge.sbatch").display().to_string()),
+        report = absolute(&ab.out.join("report.md"))?.display()
+    );
+    write(&dir.join("cells.sbatch"), &cells, true)?;
+    write(&dir.join("merge.sbatch"), &merge, true)?;
+    let submit_path = dir.join("submit.sh");
+    write(&submit_path, &submit, true)?;
+    println!(
+        "[slurm] {n_cells} cells: {}\n[slurm] submit with: bash {}",
+        dir.join("cells.sbatch").display(),
+        submit_path.display()
+    );
+    Ok(submit_path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sh_quote;
+
+    #[test]
+    fn quoting_survives_the_shell() {
+        assert_eq!(sh_quote("train.epochs=1"), "train.epochs=1");
+        assert_eq!(sh_quote("a b"), "'a b'");
+        assert_eq!(sh_quote("it's"), r"'it'\''s'");
+        assert_eq!(sh_quote(""), "''");
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("printf %s {}", sh_quote("x'y $HOME \"z\"")))
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), "x'y $HOME \"z\"");
+    }
+}
