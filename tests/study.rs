@@ -49,6 +49,7 @@ fn reproduce_tables_writes_the_report_and_reuses_finished_work() {
         "FGSM (baseline)",
         "PGD: baseline vs regularised",
         "MIFGSM: baseline vs regularised",
+        "Effect of gradient regularisation",
         "Normalised area under",
         "CAM consistency",
         "Why the numbers differ",

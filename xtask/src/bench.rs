@@ -77,6 +77,7 @@ fn bench_files(a: &BenchArgs) -> Result<Vec<dfr_data::Sample>> {
                     real_per_source: 0,
                     fake_per_source: 0,
                 },
+                ..SynthConfig::default()
             };
             generate(&cfg, &root, true)?;
             return Ok(DataConfig::new(&root, LayoutKind::Dffd)

@@ -61,31 +61,41 @@ pub fn bench_model(quick: bool) -> Result<serde_json::Value> {
         })?;
         model.set_trainable(false);
         let steps = 10;
-        let pgd = timed(1, || {
-            let eps = 0.001f64;
-            let alpha = eps / 4.0;
-            let mut adv = x.clone();
-            for _ in 0..steps {
-                let v = Var::from_tensor(&adv)?;
-                let loss =
-                    weighted_cross_entropy(&model.forward_t(v.as_tensor(), false)?, &y, None)?;
-                let g = loss
-                    .backward()?
-                    .remove(v.as_tensor())
-                    .expect("input gradient");
-                adv = (adv + (g.sign()? * alpha)?)?;
-                let lo = (&x - eps)?;
-                let hi = (&x + eps)?;
-                adv = adv.maximum(&lo)?.minimum(&hi)?.clamp(0f32, 1f32)?;
-            }
-            Ok(())
-        })?;
+        let pgd_once = || {
+            timed(1, || {
+                let eps = 0.001f64;
+                let alpha = eps / 4.0;
+                let mut adv = x.clone();
+                for _ in 0..steps {
+                    let v = Var::from_tensor(&adv)?;
+                    let loss =
+                        weighted_cross_entropy(&model.forward_t(v.as_tensor(), false)?, &y, None)?;
+                    let g = loss
+                        .backward()?
+                        .remove(v.as_tensor())
+                        .expect("input gradient");
+                    adv = (adv + (g.sign()? * alpha)?)?;
+                    let lo = (&x - eps)?;
+                    let hi = (&x + eps)?;
+                    adv = adv.maximum(&lo)?.minimum(&hi)?.clamp(0f32, 1f32)?;
+                }
+                Ok(())
+            })
+        };
+        let pgd = pgd_once()?;
+        // The same attack with candle's matmul for 1×1 convolutions (which also computes the
+        // unused weight gradients): what the custom pointwise op saves.
+        dfr_model::pointwise::force_reference_impl(true);
+        let pgd_reference = pgd_once();
+        dfr_model::pointwise::force_reference_impl(false);
+        let pgd_reference = pgd_reference?;
         results.push(json!({
             "resolution": res,
             "batch": bs,
             "train_images_per_second": bs as f64 / train,
             "eval_images_per_second": bs as f64 / eval,
             "pgd10_images_per_second": bs as f64 / pgd,
+            "pgd10_images_per_second_candle_matmul": bs as f64 / pgd_reference,
         }));
         eprintln!("{}", results.last().unwrap());
     }

@@ -27,6 +27,9 @@ enum Command {
         /// Seed.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Multiplier of every fake-trace amplitude (1: realistic, subtle traces).
+        #[arg(long, default_value_t = 1)]
+        trace_gain: u32,
         /// Replace a tree generated with another configuration.
         #[arg(long)]
         force: bool,
@@ -59,11 +62,13 @@ fn main() -> Result<()> {
             out,
             size,
             seed,
+            trace_gain,
             force,
         } => {
             let cfg = SynthConfig {
                 size,
                 seed,
+                trace_gain,
                 ..SynthConfig::default()
             };
             match generate(&cfg, &out, force)

@@ -37,6 +37,9 @@ pub struct SynthArgs {
     /// Test images per real source and per fake source.
     #[arg(long, value_parser = parse_counts)]
     pub test: Option<(usize, usize)>,
+    /// Multiplier of every fake-trace amplitude (1: realistic, subtle traces).
+    #[arg(long, default_value_t = 1)]
+    pub trace_gain: u32,
     /// Replace an existing tree generated with another configuration.
     #[arg(long)]
     pub force: bool,
@@ -77,6 +80,7 @@ pub fn run(cmd: DataCommand) -> Result<()> {
             let mut cfg = SynthConfig {
                 size: a.size,
                 seed: a.seed,
+                trace_gain: a.trace_gain,
                 ..SynthConfig::default()
             };
             for (dst, src) in [

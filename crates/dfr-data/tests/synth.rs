@@ -15,6 +15,7 @@ fn small(seed: u64) -> SynthConfig {
         train: c,
         validation: c,
         test: c,
+        trace_gain: 1,
     }
 }
 
@@ -103,4 +104,52 @@ fn rejects_tiny_images() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("synth.size"), "{err}");
+}
+
+#[test]
+fn trace_gain_scales_the_fake_traces_and_leaves_real_faces_alone() {
+    use dfr_data::synth::render_source;
+    use dfr_data::Split;
+    let mean_abs_diff = |a: &[f32], b: &[f32]| {
+        a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f32>() / a.len() as f32
+    };
+    for real in ["ffhq", "celeba"] {
+        let a = render_source(real, 32, 1, Split::Train, 0, 1.0);
+        let b = render_source(real, 32, 1, Split::Train, 0, 4.0);
+        assert_eq!(a.data, b.data, "{real} changed with the gain");
+    }
+    // PGGAN v1's checkerboard: the ±amp pattern grows with the gain.
+    let checker = |g: f32| {
+        let img = render_source("pggan_v1", 32, 1, Split::Train, 0, g);
+        let n = 32 * 32;
+        let mut s = 0.0f32;
+        for y in 0..32 {
+            for x in 0..32 {
+                let sign = if (x + y) % 2 == 0 { 1.0 } else { -1.0 };
+                s += sign * img.data[n + y * 32 + x];
+            }
+        }
+        (s / n as f32, img)
+    };
+    let (c1, i1) = checker(1.0);
+    let (c4, i4) = checker(4.0);
+    assert!(c4 > 2.5 * c1 && c1 > 0.0, "checkerboard {c1} → {c4}");
+    for fake in ["faceapp", "stargan", "pggan_v2", "stylegan_ffhq"] {
+        let a = render_source(fake, 32, 1, Split::Train, 0, 1.0);
+        let b = render_source(fake, 32, 1, Split::Train, 0, 4.0);
+        assert!(
+            mean_abs_diff(&a.data, &b.data) > 1e-3,
+            "{fake} ignored the gain"
+        );
+    }
+    assert!(mean_abs_diff(&i1.data, &i4.data) > 1e-3);
+    let bad = SynthConfig {
+        trace_gain: 0,
+        ..SynthConfig::default()
+    };
+    assert!(bad
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("synth.trace_gain"));
 }

@@ -11,6 +11,7 @@ use rand_distr::{Distribution, Normal};
 
 use crate::config::{Activation, PaddingMode};
 use crate::depthwise::{depthwise_conv2d, Padding2d};
+pub use crate::pointwise::pointwise_conv;
 
 /// A learnable tensor: a candle [`Var`] plus a trainable flag.
 ///
@@ -232,15 +233,6 @@ impl Conv2d {
                 .conv2d(&wt, 0, self.stride, 1, 1)
         }
     }
-}
-
-/// 1×1 convolution as a batched matrix product: `(O, C) x (N, C, HW)`.
-pub fn pointwise_conv(x: &Tensor, w: &Tensor) -> Result<Tensor> {
-    let (n, c, h, wd) = x.dims4()?;
-    let o = w.dim(0)?;
-    let x3 = x.reshape((n, c, h * wd))?;
-    let w2 = w.reshape((o, c))?;
-    w2.broadcast_matmul(&x3)?.reshape((n, o, h, wd))
 }
 
 /// BatchNorm over the channels of an NCHW tensor, PyTorch semantics.

@@ -21,6 +21,7 @@ pub mod error;
 pub mod layers;
 pub mod loss;
 pub mod parity;
+pub mod pointwise;
 pub mod weights;
 
 pub use config::{Activation, Arch, EfficientNetConfig, PaddingMode};

@@ -45,6 +45,9 @@ pub struct SynthConfig {
     pub validation: SplitCounts,
     /// Test split counts.
     pub test: SplitCounts,
+    /// Multiplier of every fake-trace amplitude (1: the calibrated, realistic traces; the
+    /// quick study uses a larger one so a randomly initialised B0 learns in minutes).
+    pub trace_gain: u32,
 }
 
 impl Default for SynthConfig {
@@ -64,6 +67,7 @@ impl Default for SynthConfig {
                 real_per_source: 24,
                 fake_per_source: 16,
             },
+            trace_gain: 1,
         }
     }
 }
@@ -81,7 +85,15 @@ pub const SOURCES: [&str; 8] = [
 ];
 
 /// Renders one image of a source. `index` and `split` select the random stream.
-pub fn render_source(source: &str, size: usize, seed: u64, split: Split, index: usize) -> ImageF32 {
+pub fn render_source(
+    source: &str,
+    size: usize,
+    seed: u64,
+    split: Split,
+    index: usize,
+    trace_gain: f32,
+) -> ImageF32 {
+    let g = trace_gain;
     let sid = SOURCES
         .iter()
         .position(|s| *s == source)
@@ -90,18 +102,24 @@ pub fn render_source(source: &str, size: usize, seed: u64, split: Split, index: 
     match source {
         "ffhq" => traces::real(&mut rng, size, Style::Ffhq),
         "celeba" => traces::real(&mut rng, size, Style::Celeba),
-        "faceapp" => traces::faceapp(&mut rng, size),
-        "stargan" => traces::stargan(&mut rng, size),
-        "pggan_v1" => traces::pggan_v1(&mut rng, size),
-        "pggan_v2" => traces::pggan_v2(&mut rng, size),
-        "stylegan_celeba" => traces::stylegan(&mut rng, size, Style::Celeba),
-        _ => traces::stylegan(&mut rng, size, Style::Ffhq),
+        "faceapp" => traces::faceapp(&mut rng, size, g),
+        "stargan" => traces::stargan(&mut rng, size, g),
+        "pggan_v1" => traces::pggan_v1(&mut rng, size, g),
+        "pggan_v2" => traces::pggan_v2(&mut rng, size, g),
+        "stylegan_celeba" => traces::stylegan(&mut rng, size, Style::Celeba, g),
+        _ => traces::stylegan(&mut rng, size, Style::Ffhq, g),
     }
 }
 
 impl SynthConfig {
     /// Checks the configuration.
     pub fn validate(&self) -> Result<()> {
+        if !(1..=20).contains(&self.trace_gain) {
+            return Err(DataError::config(
+                "synth.trace_gain",
+                format!("must be between 1 and 20, got {}", self.trace_gain),
+            ));
+        }
         if self.size < 16 {
             return Err(DataError::config(
                 "synth.size",
@@ -203,7 +221,7 @@ pub fn generate(cfg: &SynthConfig, out: &Path, force: bool) -> Result<SynthOutco
     let jobs = cfg.jobs();
     let size = cfg.size as usize;
     jobs.par_iter().try_for_each(|&(src, split, i)| {
-        let img = render_source(src, size, cfg.seed, split, i);
+        let img = render_source(src, size, cfg.seed, split, i, cfg.trace_gain as f32);
         let path = tmp
             .join(src)
             .join(split.name())

@@ -12,6 +12,10 @@
 //!   colour-shifted and hair recoloured, pasted with a hard seam.
 //!
 //! Colour shifts have random signs, so global colour statistics do not separate the classes.
+//!
+//! Every trace amplitude (checkerboard, stripes, grid, blob, colour shifts) is multiplied by
+//! `gain`; 1 gives the calibrated, realistic amplitudes (a few grey levels, like real GAN
+//! fingerprints), larger values make the sources easier to tell apart.
 
 use super::face::{camera, render, FaceParams, Style};
 use super::noise::{blur121, resample, upsample_nearest, value_noise};
@@ -61,7 +65,7 @@ fn luma(img: &ImageF32, i: usize) -> f32 {
 }
 
 /// PGGAN v1: nearest ×2 up-sampling, a light smoothing and a checkerboard.
-pub fn pggan_v1<R: Rng>(rng: &mut R, size: usize) -> ImageF32 {
+pub fn pggan_v1<R: Rng>(rng: &mut R, size: usize, gain: f32) -> ImageF32 {
     let (small, half) = half_res(rng, size, Style::Celeba);
     let mut img = ImageF32::zeros(size, size);
     for c in 0..3 {
@@ -70,7 +74,7 @@ pub fn pggan_v1<R: Rng>(rng: &mut R, size: usize) -> ImageF32 {
         blur121(&mut up, size, size, 1);
         img.plane_mut(c).copy_from_slice(&up);
     }
-    let amp = rng.random_range(0.014..0.024);
+    let amp = gain * rng.random_range(0.014..0.024);
     let n = img.plane_len();
     for y in 0..size {
         for x in 0..size {
@@ -87,14 +91,14 @@ pub fn pggan_v1<R: Rng>(rng: &mut R, size: usize) -> ImageF32 {
 }
 
 /// PGGAN v2: bilinear ×2 up-sampling and faint column stripes.
-pub fn pggan_v2<R: Rng>(rng: &mut R, size: usize) -> ImageF32 {
+pub fn pggan_v2<R: Rng>(rng: &mut R, size: usize, gain: f32) -> ImageF32 {
     let (small, half) = half_res(rng, size, Style::Celeba);
     let mut img = ImageF32::zeros(size, size);
     for c in 0..3 {
         let up = resample(small.plane(c), half, half, size, size);
         img.plane_mut(c).copy_from_slice(&up);
     }
-    let amp = rng.random_range(0.008..0.016);
+    let amp = gain * rng.random_range(0.008..0.016);
     let n = img.plane_len();
     for y in 0..size {
         for x in 0..size {
@@ -110,12 +114,12 @@ pub fn pggan_v2<R: Rng>(rng: &mut R, size: usize) -> ImageF32 {
 }
 
 /// StyleGAN: a modulated period-4 grid and, often, a droplet blob.
-pub fn stylegan<R: Rng>(rng: &mut R, size: usize, style: Style) -> ImageF32 {
+pub fn stylegan<R: Rng>(rng: &mut R, size: usize, style: Style, gain: f32) -> ImageF32 {
     let p = FaceParams::sample(rng, style);
     let (mut img, masks) = render(rng, &p, size);
     camera(rng, &mut img, style, 0.0);
     let field = value_noise(rng, size, size, size as f32 / 3.0);
-    let amp = rng.random_range(0.012..0.022);
+    let amp = gain * rng.random_range(0.012..0.022);
     let (px, py) = (rng.random_range(0..4usize), rng.random_range(0..4usize));
     let n = img.plane_len();
     let quarter = std::f32::consts::FRAC_PI_2;
@@ -142,7 +146,7 @@ pub fn stylegan<R: Rng>(rng: &mut R, size: usize, style: Style) -> ImageF32 {
         }
         let r = size as f32 * rng.random_range(0.04..0.08);
         let sign = if rng.random::<bool>() { 1.0 } else { -1.0 };
-        let amp = sign * rng.random_range(0.06..0.12);
+        let amp = gain * sign * rng.random_range(0.06..0.12);
         for y in 0..size {
             for x in 0..size {
                 let d2 = ((x as f32 - bx * size as f32).powi(2)
@@ -167,7 +171,7 @@ fn colour_shift<R: Rng>(rng: &mut R, lo: f32, hi: f32) -> [f32; 3] {
 }
 
 /// FaceApp: the smile edited locally and pasted with a narrow seam.
-pub fn faceapp<R: Rng>(rng: &mut R, size: usize) -> ImageF32 {
+pub fn faceapp<R: Rng>(rng: &mut R, size: usize, gain: f32) -> ImageF32 {
     let p = FaceParams::sample(rng, Style::Ffhq);
     // Same textures for both renders: only the edited attribute changes.
     let texture_seed = rng.random::<u64>();
@@ -184,7 +188,7 @@ pub fn faceapp<R: Rng>(rng: &mut R, size: usize) -> ImageF32 {
     for c in 0..3 {
         blur121(alt.plane_mut(c), size, size, 2);
     }
-    let shift = colour_shift(rng, 0.02, 0.05);
+    let shift = colour_shift(rng, 0.02, 0.05).map(|v| v * gain);
     let n = img.plane_len();
     for i in 0..n {
         // A steep mask: the paste boundary is a visible seam.
@@ -202,12 +206,12 @@ pub fn faceapp<R: Rng>(rng: &mut R, size: usize) -> ImageF32 {
 }
 
 /// StarGAN: low-resolution attribute translation of the face and hair, hard-pasted.
-pub fn stargan<R: Rng>(rng: &mut R, size: usize) -> ImageF32 {
+pub fn stargan<R: Rng>(rng: &mut R, size: usize, gain: f32) -> ImageF32 {
     let p = FaceParams::sample(rng, Style::Celeba);
     let (mut img, masks) = render(rng, &p, size);
     let n = img.plane_len();
     let low = (size / 2).max(2);
-    let shift = colour_shift(rng, 0.03, 0.06);
+    let shift = colour_shift(rng, 0.03, 0.06).map(|v| v * gain);
     let new_hair = FaceParams::sample(rng, Style::Celeba).hair;
     let mut translated = ImageF32::zeros(size, size);
     for c in 0..3 {

@@ -11,9 +11,16 @@
 //! skipped when the weight tensor is not tracked: a constant, a detached tensor),
 //! which saves a full pass in adversarial attacks that need only the input gradient.
 //!
-//! Other dtypes and non-CPU devices fall back to candle's grouped `conv2d` (with
-//! explicit zero padding when the padding is asymmetric).
+//! With the `cuda` feature, f32 tensors on a CUDA device run the kernels of
+//! `depthwise.cu` (compiled with NVRTC on first use). Other dtypes and devices fall back
+//! to candle's grouped `conv2d` (with explicit zero padding when the padding is
+//! asymmetric).
 
+#[cfg(feature = "cuda")]
+mod cuda;
+
+#[cfg(feature = "cuda")]
+use candle_core::CudaStorage;
 use candle_core::{CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -285,6 +292,20 @@ pub struct DepthwiseConv2d {
     pub input_grad: bool,
 }
 
+impl DepthwiseConv2d {
+    fn geom(&self, l1: &Layout, l2: &Layout) -> Result<Geom> {
+        let (n, c, h, w) = dims4(l1, "input")?;
+        let (co, one, kh, kw) = dims4(l2, "weight")?;
+        if co != c || one != 1 {
+            candle_core::bail!(
+                "depthwise_conv2d: weight {:?} does not match input channels {c}",
+                l2.shape()
+            )
+        }
+        Geom::new((n, c, h, w), (kh, kw), self.stride, self.padding)
+    }
+}
+
 impl CustomOp2 for DepthwiseConv2d {
     fn name(&self) -> &'static str {
         "depthwise-conv2d"
@@ -297,15 +318,8 @@ impl CustomOp2 for DepthwiseConv2d {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (n, c, h, w) = dims4(l1, "input")?;
-        let (co, one, kh, kw) = dims4(l2, "weight")?;
-        if co != c || one != 1 {
-            candle_core::bail!(
-                "depthwise_conv2d: weight {:?} does not match input channels {c}",
-                l2.shape()
-            )
-        }
-        let g = Geom::new((n, c, h, w), (kh, kw), self.stride, self.padding)?;
+        let g = self.geom(l1, l2)?;
+        let (n, c, h, w, kh, kw) = (g.n, g.c, g.h, g.w, g.kh, g.kw);
         let inp = contiguous_f32(s1, l1, "input")?;
         let k = contiguous_f32(s2, l2, "weight")?;
         let mut out = vec![0f32; n * c * g.ho * g.wo];
@@ -321,6 +335,18 @@ impl CustomOp2 for DepthwiseConv2d {
                 );
             });
         Ok((CpuStorage::F32(out), Shape::from((n, c, g.ho, g.wo))))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &CudaStorage,
+        l1: &Layout,
+        s2: &CudaStorage,
+        l2: &Layout,
+    ) -> Result<(CudaStorage, Shape)> {
+        let g = self.geom(l1, l2)?;
+        cuda::forward(&g, (s1, l1), (s2, l2))
     }
 
     fn bwd(
@@ -386,6 +412,17 @@ impl CustomOp2 for DepthwiseBwdInput {
             });
         Ok((CpuStorage::F32(gin), Shape::from((g.n, g.c, g.h, g.w))))
     }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &CudaStorage,
+        l1: &Layout,
+        s2: &CudaStorage,
+        l2: &Layout,
+    ) -> Result<(CudaStorage, Shape)> {
+        cuda::backward_input(&self.geom, (s1, l1), (s2, l2))
+    }
 }
 
 /// Weight gradient: `input.apply_op2_no_bwd(grad_out, ..)`.
@@ -427,12 +464,23 @@ impl CustomOp2 for DepthwiseBwdWeight {
         });
         Ok((CpuStorage::F32(gw), Shape::from((g.c, 1, g.kh, g.kw))))
     }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &CudaStorage,
+        l1: &Layout,
+        s2: &CudaStorage,
+        l2: &Layout,
+    ) -> Result<(CudaStorage, Shape)> {
+        cuda::backward_weight(&self.geom, (s1, l1), (s2, l2))
+    }
 }
 
 /// Depthwise convolution of `x` `(N, C, H, W)` with `weight` `(C, 1, kh, kw)`.
 ///
-/// f32 on CPU runs the custom op; anything else falls back to candle's grouped
-/// `conv2d`. The weight gradient is only computed when `weight` is tracked
+/// f32 on CPU (and on CUDA with the `cuda` feature) runs the custom op; anything else
+/// falls back to candle's grouped `conv2d`. The weight gradient is only computed when `weight` is tracked
 /// (a [`candle_core::Var`] or derived from one).
 pub fn depthwise_conv2d(
     x: &Tensor,
@@ -440,7 +488,7 @@ pub fn depthwise_conv2d(
     stride: usize,
     padding: Padding2d,
 ) -> Result<Tensor> {
-    if x.device().is_cpu()
+    if (x.device().is_cpu() || (cfg!(feature = "cuda") && x.device().is_cuda()))
         && x.dtype() == DType::F32
         && weight.dtype() == DType::F32
         && !FORCE_REFERENCE.load(Ordering::Relaxed)

@@ -1,0 +1,193 @@
+//! 1×1 convolution as a batched matrix product, with a backward that skips what is not
+//! needed.
+//!
+//! candle's matmul backward computes the gradient of both operands whenever any part of the
+//! graph is tracked. In an adversarial attack the weights are constants and only the input
+//! gradient is wanted, yet every 1×1 convolution (most of EfficientNet's FLOPs) would also
+//! compute a weight gradient as large as its forward pass. [`pointwise_conv`] is a custom op
+//! whose forward is the backend's own matmul (CPU or CUDA) and whose backward computes the
+//! weight gradient only when the weight is tracked, and the input gradient only when the input
+//! is.
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static FORCE_REFERENCE: AtomicBool = AtomicBool::new(false);
+
+/// Makes [`pointwise_conv`] use plain candle ops (process-wide; for benchmarks and tests).
+pub fn force_reference_impl(on: bool) {
+    FORCE_REFERENCE.store(on, Ordering::Relaxed)
+}
+
+/// `(O, C) × (N, C, HW) → (N, O, HW)`: the weight `(O, C)` broadcast over the batch.
+#[derive(Debug, Clone, Copy)]
+struct Pointwise {
+    weight_grad: bool,
+    input_grad: bool,
+}
+
+impl Pointwise {
+    /// `(batch, m, n, k)` of the matmul and the broadcast weight layout.
+    fn geometry(wl: &Layout, xl: &Layout) -> Result<((usize, usize, usize, usize), Layout)> {
+        let (o, c) = match wl.shape().dims() {
+            &[o, c] => (o, c),
+            d => candle_core::bail!("pointwise_conv: weight must be (O, C), got {d:?}"),
+        };
+        let (n, cx, hw) = match xl.shape().dims() {
+            &[n, cx, hw] => (n, cx, hw),
+            d => candle_core::bail!("pointwise_conv: input must be (N, C, HW), got {d:?}"),
+        };
+        if c != cx {
+            candle_core::bail!("pointwise_conv: weight has {c} input channels, input has {cx}")
+        }
+        let ws = wl.stride();
+        let broadcast = Layout::new(
+            Shape::from((n, o, c)),
+            vec![0, ws[0], ws[1]],
+            wl.start_offset(),
+        );
+        Ok(((n, o, hw, c), broadcast))
+    }
+}
+
+impl CustomOp2 for Pointwise {
+    fn name(&self) -> &'static str {
+        "pointwise-conv"
+    }
+
+    fn cpu_fwd(
+        &self,
+        w: &CpuStorage,
+        wl: &Layout,
+        x: &CpuStorage,
+        xl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (bmnk, wb) = Self::geometry(wl, xl)?;
+        let out = w.matmul(x, bmnk, &wb, xl)?;
+        Ok((out, Shape::from((bmnk.0, bmnk.1, bmnk.2))))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        w: &candle_core::CudaStorage,
+        wl: &Layout,
+        x: &candle_core::CudaStorage,
+        xl: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        let (bmnk, wb) = Self::geometry(wl, xl)?;
+        let out = w.matmul(x, bmnk, &wb, xl)?;
+        Ok((out, Shape::from((bmnk.0, bmnk.1, bmnk.2))))
+    }
+
+    fn bwd(
+        &self,
+        w: &Tensor,
+        x: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let gw = if self.weight_grad && w.track_op() {
+            // Σ_n grad_n · x_nᵀ
+            Some(grad.matmul(&x.t()?)?.sum(0)?)
+        } else {
+            None
+        };
+        let gx = if self.input_grad && x.track_op() {
+            Some(w.t()?.broadcast_matmul(grad)?)
+        } else {
+            None
+        };
+        Ok((gw, gx))
+    }
+}
+
+/// 1×1 convolution of `x` `(N, C, H, W)` with `w` `(O, C, 1, 1)`.
+pub fn pointwise_conv(x: &Tensor, w: &Tensor) -> Result<Tensor> {
+    let (n, c, h, wd) = x.dims4()?;
+    let o = w.dim(0)?;
+    if FORCE_REFERENCE.load(Ordering::Relaxed) || !(x.device().is_cpu() || x.device().is_cuda()) {
+        return pointwise_conv_reference(x, w);
+    }
+    let x3 = x.reshape((n, c, h * wd))?.contiguous()?;
+    let w2 = w.reshape((o, c))?.contiguous()?;
+    let op = Pointwise {
+        weight_grad: w.track_op(),
+        input_grad: x.track_op(),
+    };
+    w2.apply_op2(&x3, op)?.reshape((n, o, h, wd))
+}
+
+/// The same through candle's `broadcast_matmul` (both gradients always computed).
+pub fn pointwise_conv_reference(x: &Tensor, w: &Tensor) -> Result<Tensor> {
+    let (n, c, h, wd) = x.dims4()?;
+    let o = w.dim(0)?;
+    let x3 = x.reshape((n, c, h * wd))?;
+    let w2 = w.reshape((o, c))?;
+    w2.broadcast_matmul(&x3)?.reshape((n, o, h, wd))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar()
+            .unwrap()
+    }
+
+    #[test]
+    fn matches_broadcast_matmul_in_values_and_gradients() {
+        let dev = Device::Cpu;
+        for (n, c, o, h, w) in [(2, 3, 5, 4, 4), (1, 16, 8, 7, 5), (3, 8, 24, 1, 1)] {
+            let x =
+                Var::from_tensor(&Tensor::randn(0f32, 1., (n, c, h, w), &dev).unwrap()).unwrap();
+            let wt =
+                Var::from_tensor(&Tensor::randn(0f32, 1., (o, c, 1, 1), &dev).unwrap()).unwrap();
+            let a = pointwise_conv(x.as_tensor(), wt.as_tensor()).unwrap();
+            let b = pointwise_conv_reference(x.as_tensor(), wt.as_tensor()).unwrap();
+            assert!(max_diff(&a, &b) < 1e-5);
+            let r = Tensor::randn(0f32, 1., a.dims(), &dev).unwrap();
+            let ga = (a * &r).unwrap().sum_all().unwrap().backward().unwrap();
+            let gb = (b * &r).unwrap().sum_all().unwrap().backward().unwrap();
+            for v in [&x, &wt] {
+                let (p, q) = (
+                    ga.get(v.as_tensor()).unwrap(),
+                    gb.get(v.as_tensor()).unwrap(),
+                );
+                assert_eq!(p.dims(), q.dims());
+                assert!(max_diff(p, q) < 1e-4, "{n} {c} {o} {h} {w}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_constant_weight_gets_no_gradient_and_a_strided_input_works() {
+        let dev = Device::Cpu;
+        let x = Var::from_tensor(&Tensor::randn(0f32, 1., (2, 6, 3, 5), &dev).unwrap()).unwrap();
+        let w = Tensor::randn(0f32, 1., (4, 6, 1, 1), &dev).unwrap();
+        // A non-contiguous input (a transposed view) is made contiguous first.
+        let xt = x.as_tensor().transpose(2, 3).unwrap();
+        let a = pointwise_conv(&xt, &w).unwrap();
+        let b = pointwise_conv_reference(&xt, &w).unwrap();
+        assert!(max_diff(&a, &b) < 1e-5);
+        let g = a.sum_all().unwrap().backward().unwrap();
+        assert!(g.get(x.as_tensor()).is_some());
+        assert!(g.get(&w).is_none());
+        let gref = b.sum_all().unwrap().backward().unwrap();
+        assert!(
+            max_diff(
+                g.get(x.as_tensor()).unwrap(),
+                gref.get(x.as_tensor()).unwrap()
+            ) < 1e-4
+        );
+    }
+}
