@@ -29,6 +29,7 @@ fn synthetic_setup(dir: &std::path::Path) -> (Vec<dfr_data::Sample>, dfr_model::
             real_per_source: 3,
             fake_per_source: 1,
         },
+        trace_gain: 1,
     };
     let root = dir.join("synth");
     generate(&cfg, &root, false).unwrap();

@@ -19,6 +19,7 @@ fn tiny() -> (tempfile::TempDir, dfr_data::Dataset) {
         train: counts,
         validation: counts,
         test: counts,
+        trace_gain: 1,
     };
     generate(&cfg, &root, false).unwrap();
     let ds = DataConfig::new(&root, LayoutKind::Dffd).scan().unwrap();

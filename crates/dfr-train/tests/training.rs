@@ -20,6 +20,7 @@ fn dataset(dir: &Path) -> std::path::PathBuf {
             train: c,
             validation: c,
             test: c,
+            trace_gain: 1,
         },
         &root,
         false,

@@ -117,6 +117,18 @@ impl AblationSection {
         if let Some(r) = self.r.iter().find(|r| !(r.is_finite() && **r >= 0.0)) {
             anyhow::bail!("{name}: ablation.r holds {r}, expected finite values ≥ 0");
         }
+        for (what, v) in [("alpha", &self.alpha), ("r", &self.r)] {
+            let mut seen: Vec<f64> = Vec::new();
+            for x in v {
+                if seen.contains(x) {
+                    anyhow::bail!("{name}: ablation.{what} holds {x} twice");
+                }
+                seen.push(*x);
+            }
+        }
+        if self.slurm.max_parallel == Some(0) {
+            anyhow::bail!("{name}: ablation.slurm.max_parallel must be at least 1");
+        }
         let w = self.selection.robust_weight;
         if !(0.0..=1.0).contains(&w) {
             anyhow::bail!(

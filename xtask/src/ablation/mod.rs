@@ -17,7 +17,6 @@ use crate::study::config::StudyConfig;
 use crate::study::StudyArgs;
 use crate::study::{ensure_data, evaluate_attacks, evaluate_cached, load_study, train_and_load};
 use anyhow::{bail, Context, Result};
-use candle_core::Device;
 use clap::{Args, ValueEnum};
 use dfr_attacks::{AttackKind, EpsResult, Metrics, RobustEvalConfig, RobustReport};
 use dfr_data::{Sample, Split};
@@ -164,8 +163,9 @@ pub struct Ablation {
     pub out: PathBuf,
     /// `--set` overrides applied to every cell.
     pub overrides: Vec<String>,
-    /// Device of training and evaluation.
-    pub device: Device,
+    /// Device of training and evaluation (`cpu`, `cuda`, `cuda:N`; parsed when a cell runs,
+    /// so `--list`, `--merge` and `--emit` work on machines without it).
+    pub device: String,
 }
 
 impl Ablation {
@@ -183,13 +183,12 @@ impl Ablation {
         grid.validate(&name)?;
         Split::parse(&grid.selection.split)
             .with_context(|| format!("{name}: ablation.selection.split"))?;
-        let device = dfr_model::device::parse(&a.device).context("--device")?;
         Ok(Ablation {
             out: cfg.out_dir(),
             cfg,
             grid,
             overrides: a.overrides.clone(),
-            device,
+            device: a.device.clone(),
         })
     }
 
@@ -209,6 +208,7 @@ impl Ablation {
             "eval": self.cfg.eval,
             "attacks": self.cfg.attacks,
             "selection": self.grid.selection,
+            "synth": self.cfg.synth,
         })
     }
 
@@ -256,11 +256,20 @@ impl Ablation {
             );
             return Ok(r);
         }
+        let device = dfr_model::device::parse(&self.device).context("--device")?;
+        if self.cell_path(cell).exists() {
+            // A result made with another configuration: start the cell over.
+            println!(
+                "[cell {}/{n}] {}: configuration changed, starting over",
+                cell.index, cell.id
+            );
+            self.discard(cell)?;
+        }
         println!("[cell {}/{n}] {}", cell.index, cell.id);
         let t0 = Instant::now();
         self.prepare_data()?;
         let ec = self.experiment(cell)?;
-        let (training, model) = train_and_load(&ec, &cell.id, &self.device)?;
+        let (training, model) = train_and_load(&ec, &cell.id, &device)?;
         let eval_dir = self.out.join("eval");
         let (split, test) = self.split_samples(&self.cfg.eval.split)?;
         let reports = evaluate_attacks(&self.cfg, &ec, &model, &test, split, &eval_dir, &cell.id)?;
@@ -279,6 +288,7 @@ impl Ablation {
         };
         let sel_report = evaluate_cached(
             &model,
+            &crate::study::checkpoint_id(&ec)?,
             &sel_samples,
             sel_split,
             &rec,
@@ -290,10 +300,17 @@ impl Ablation {
                 sel.split
             ),
         )?;
-        let robust = sel_report
+        let Some(robust) = sel_report
             .get(sel.attack, sel.eps)
             .map(|e| e.metrics.clone())
-            .unwrap_or_else(|| sel_report.clean.clone());
+        else {
+            bail!(
+                "cell {}: the selection evaluation has no {} result at ε = {}",
+                cell.id,
+                sel.attack.name(),
+                sel.eps
+            );
+        };
         let w = sel.robust_weight;
         let selection = SelectionResult {
             n: sel_report.n_samples,
@@ -331,6 +348,27 @@ impl Ablation {
             cell.index, cell.id, result.selection.score, result.test_clean.macro_f1, result.seconds
         );
         Ok(result)
+    }
+
+    /// Removes a cell's result, training run and cached evaluations.
+    fn discard(&self, cell: &Cell) -> Result<()> {
+        let run = self.out.join("runs").join(&cell.id);
+        if run.exists() {
+            std::fs::remove_dir_all(&run).with_context(|| format!("removing {}", run.display()))?;
+        }
+        let eval = self.out.join("eval");
+        if let Ok(entries) = std::fs::read_dir(&eval) {
+            let prefix = format!("{}-", cell.id);
+            for e in entries.flatten() {
+                if e.file_name().to_string_lossy().starts_with(&prefix) {
+                    std::fs::remove_file(e.path())
+                        .with_context(|| format!("removing {}", e.path().display()))?;
+                }
+            }
+        }
+        let path = self.cell_path(cell);
+        std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+        Ok(())
     }
 
     /// Merges the finished cells into the summary; returns the report path.

@@ -64,17 +64,13 @@ pub fn emit(ab: &Ablation, args: &StudyArgs, n_cells: usize) -> Result<PathBuf> 
         "--config".into(),
         sh_quote(&config.display().to_string()),
     ];
+    // As given: they become part of each cell's configuration, and the scripts run from the
+    // current directory, so cells started here and on the cluster stay interchangeable.
     if let Some(d) = &args.data {
-        common.extend([
-            "--data".into(),
-            sh_quote(&absolute(d)?.display().to_string()),
-        ]);
+        common.extend(["--data".into(), sh_quote(&d.display().to_string())]);
     }
     if let Some(r) = &args.results_dir {
-        common.extend([
-            "--results-dir".into(),
-            sh_quote(&absolute(r)?.display().to_string()),
-        ]);
+        common.extend(["--results-dir".into(), sh_quote(&r.display().to_string())]);
     }
     for o in &args.overrides {
         common.extend(["--set".into(), sh_quote(o)]);
@@ -125,7 +121,7 @@ pub fn emit(ab: &Ablation, args: &StudyArgs, n_cells: usize) -> Result<PathBuf> 
         cells,
         "# One ablation cell per array task ({n_cells} cells; `{} --list` names them).\n\
          # A finished cell is skipped and an interrupted one resumes, so requeueing is safe.\n\
-         set -euo pipefail\n\
+         set -eo pipefail\n\
          cd {}\n\
          export RAYON_NUM_THREADS=\"${{SLURM_CPUS_PER_TASK:-1}}\"\n",
         common,

@@ -142,17 +142,39 @@ pub fn train_and_load(
     Ok((training, model))
 }
 
-/// One robust evaluation, cached as JSON at `path` (reused only when made with the same
-/// configuration).
+/// Identity of a trained model for evaluation caches: size and modification time of its best
+/// checkpoint (a retrained model invalidates every cached evaluation of the old one).
+pub fn checkpoint_id(ec: &ExperimentConfig) -> Result<String> {
+    let ckpt = ec.run_dir().join(files::BEST);
+    let m = std::fs::metadata(&ckpt).with_context(|| format!("reading {}", ckpt.display()))?;
+    let t = m
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    Ok(format!("{} {} {t}", ckpt.display(), m.len()))
+}
+
+fn model_tag(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".model");
+    PathBuf::from(p)
+}
+
+/// One robust evaluation of the model `model_id` ([`checkpoint_id`]), cached as JSON at `path`
+/// and reused only when made with the same configuration for the same model.
 pub fn evaluate_cached(
     model: &EfficientNet,
+    model_id: &str,
     samples: &[Sample],
     split: Split,
     rec: &RobustEvalConfig,
     path: &Path,
     label: &str,
 ) -> Result<RobustReport> {
-    if let Some(r) = cached_report(path, rec) {
+    let same_model = std::fs::read_to_string(model_tag(path)).is_ok_and(|t| t == model_id);
+    if let Some(r) = cached_report(path, rec).filter(|_| same_model) {
         return Ok(r);
     }
     println!("[attack] {label} over ε {:?}", rec.eps);
@@ -161,6 +183,7 @@ pub fn evaluate_cached(
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     r.write_json(path)?;
+    dfr_data::decode::write_atomic(&model_tag(path), model_id.as_bytes())?;
     for s in r.sanity.iter().filter(|s| !s.passed) {
         println!(
             "[attack] warning: {label}: sanity check {} failed: {}",
@@ -181,6 +204,7 @@ pub fn evaluate_attacks(
     eval_dir: &Path,
     tag: &str,
 ) -> Result<Vec<(AttackKind, RobustReport)>> {
+    let model_id = checkpoint_id(ec)?;
     let mut reports = Vec::new();
     for (kind, eps) in [
         (AttackKind::Fgsm, &cfg.attacks.fgsm),
@@ -202,7 +226,7 @@ pub fn evaluate_attacks(
         let label = format!("{tag}: {}", kind.name());
         reports.push((
             kind,
-            evaluate_cached(model, samples, split, &rec, &path, &label)?,
+            evaluate_cached(model, &model_id, samples, split, &rec, &path, &label)?,
         ));
     }
     Ok(reports)

@@ -352,8 +352,7 @@ fn effect(models: &[ModelResults]) -> Option<String> {
         cb.roc_auc.map(|v| format!("{v:.3}")).unwrap_or("—".into()),
         cr.roc_auc.map(|v| format!("{v:.3}")).unwrap_or("—".into()),
     )];
-    let mut better = 0;
-    let mut total = 0;
+    let (mut better, mut worse, mut total) = (0, 0, 0);
     for kind in [AttackKind::Fgsm, AttackKind::Pgd, AttackKind::MiFgsm] {
         let curve = |m: &ModelResults| {
             let r = results(report_of(m, kind), kind);
@@ -364,6 +363,7 @@ fn effect(models: &[ModelResults]) -> Option<String> {
         if let (Some(b), Some(r)) = (curve(base), curve(reg)) {
             total += 1;
             better += usize::from(r > b);
+            worse += usize::from(r < b);
             parts.push(format!(
                 "{} normalised AUC of macro-F1 {b:.3} → {r:.3} ({})",
                 kind.name().to_uppercase(),
@@ -371,15 +371,19 @@ fn effect(models: &[ModelResults]) -> Option<String> {
             ));
         }
     }
-    let verdict = match (better, total) {
-        (_, 0) => "no attack curve to compare".to_string(),
-        (0, t) => {
-            format!("the regularised model is less robust than the baseline under all {t} attacks")
-        }
-        (b, t) if b == t => {
+    let verdict = match (better, worse, total) {
+        (_, _, 0) => "no attack curve to compare".to_string(),
+        (b, _, t) if b == t => {
             format!("the regularised model is more robust than the baseline under all {t} attacks")
         }
-        (b, t) => format!("the regularised model is more robust under {b} of {t} attacks"),
+        (_, w, t) if w == t => {
+            format!("the regularised model is less robust than the baseline under all {t} attacks")
+        }
+        (b, w, t) => format!(
+            "the regularised model is more robust under {b}, less robust under {w} and equally \
+             robust under {} of {t} attacks",
+            t - b - w
+        ),
     };
     Some(format!(
         "Regularised vs baseline in this run: {}. In short: {verdict}. These are single runs on \

@@ -68,6 +68,12 @@ fn launch(
     cfg: LaunchConfig,
 ) -> Result<CudaStorage> {
     let dev = a.device().clone();
+    if len == 0 {
+        return Ok(CudaStorage::wrap_cuda_slice(
+            dev.alloc_zeros::<f32>(0)?,
+            dev,
+        ));
+    }
     let (va, vb) = (view(a, la, wa)?, view(b, lb, wb)?);
     let d = dims(g)?;
     // SAFETY: every element is written by the kernel.
