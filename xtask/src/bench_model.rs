@@ -55,10 +55,17 @@ pub fn bench_model(quick: bool) -> Result<serde_json::Value> {
             adam.step(&loss.backward()?)?;
             Ok(())
         })?;
-        let eval = timed(reps, || {
-            model.forward_t(&x, false)?;
-            Ok(())
-        })?;
+        let eval_once = || {
+            timed(reps, || {
+                model.forward_t(&x, false)?;
+                Ok(())
+            })
+        };
+        let eval = eval_once()?;
+        dfr_model::batch_norm::force_unfused(true);
+        let eval_unfused = eval_once();
+        dfr_model::batch_norm::force_unfused(false);
+        let eval_unfused = eval_unfused?;
         model.set_trainable(false);
         let steps = 10;
         let pgd_once = || {
@@ -89,13 +96,20 @@ pub fn bench_model(quick: bool) -> Result<serde_json::Value> {
         let pgd_reference = pgd_once();
         dfr_model::pointwise::force_reference_impl(false);
         let pgd_reference = pgd_reference?;
+        // Without the fused eval BN + activation.
+        dfr_model::batch_norm::force_unfused(true);
+        let pgd_unfused = pgd_once();
+        dfr_model::batch_norm::force_unfused(false);
+        let pgd_unfused = pgd_unfused?;
         results.push(json!({
             "resolution": res,
             "batch": bs,
             "train_images_per_second": bs as f64 / train,
             "eval_images_per_second": bs as f64 / eval,
+            "eval_images_per_second_unfused_bn_act": bs as f64 / eval_unfused,
             "pgd10_images_per_second": bs as f64 / pgd,
             "pgd10_images_per_second_candle_matmul": bs as f64 / pgd_reference,
+            "pgd10_images_per_second_unfused_bn_act": bs as f64 / pgd_unfused,
         }));
         eprintln!("{}", results.last().unwrap());
     }

@@ -323,3 +323,247 @@ pub fn channel_affine(x: &Tensor, scale: &Tensor, shift: &Tensor) -> Result<Tens
     x.contiguous()?
         .apply_op3(&scale.contiguous()?, &shift.contiguous()?, ChannelAffine)
 }
+
+static UNFUSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes eval-mode BN + activation run as separate ops (process-wide; for benchmarks).
+pub fn force_unfused(on: bool) {
+    UNFUSED.store(on, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Whether [`force_unfused`] is on.
+pub fn unfused() -> bool {
+    UNFUSED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// An activation fused into the eval-mode BN pass.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FusedAct {
+    /// `z · σ(z)`.
+    Silu,
+    /// `min(max(z, 0), 6)`.
+    Relu6,
+}
+
+impl FusedAct {
+    #[inline]
+    fn f(self, z: f32) -> f32 {
+        match self {
+            FusedAct::Silu => z / (1.0 + (-z).exp()),
+            FusedAct::Relu6 => z.max(0.0).min(6.0),
+        }
+    }
+
+    #[inline]
+    fn df(self, z: f32) -> f32 {
+        match self {
+            FusedAct::Silu => {
+                let s = 1.0 / (1.0 + (-z).exp());
+                s * (1.0 + z * (1.0 - s))
+            }
+            FusedAct::Relu6 => {
+                if z > 0.0 && z < 6.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+        }
+    }
+}
+
+/// `y = act(x * scale[c] + shift[c])` in one pass (eval-mode BN followed by its activation).
+struct AffineAct(FusedAct);
+
+impl CustomOp3 for AffineAct {
+    fn name(&self) -> &'static str {
+        "channel-affine-act"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (_, c, hw) = nchw(l1)?;
+        let (x, a, b) = (slice(s1, l1)?, slice(s2, l2)?, slice(s3, l3)?);
+        let act = self.0;
+        let mut y = vec![0f32; x.len()];
+        y.par_chunks_mut(hw).enumerate().for_each(|(plane, yp)| {
+            let ch = plane % c;
+            let (a, b) = (a[ch], b[ch]);
+            for (o, &v) in yp.iter_mut().zip(&x[plane * hw..(plane + 1) * hw]) {
+                *o = act.f(v * a + b);
+            }
+        });
+        Ok((CpuStorage::F32(y), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        scale: &Tensor,
+        shift: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let c = scale.elem_count();
+        let params = scale.track_op() || shift.track_op();
+        if !x.track_op() && !params {
+            return Ok((None, None, None));
+        }
+        let (x, grad) = (x.contiguous()?, grad.contiguous()?);
+        let ss = Tensor::cat(&[scale, shift], 0)?;
+        // Without parameter gradients, one pass gives dx; otherwise dz = grad·act'(z) first.
+        let out = grad.apply_op3_no_bwd(
+            &x,
+            &ss,
+            &AffineActBwd {
+                act: self.0,
+                times_scale: !params,
+            },
+        )?;
+        if !params {
+            return Ok((Some(out), None, None));
+        }
+        let dx = if x.track_op() {
+            Some(channel_affine(&out, scale, &scale.zeros_like()?)?)
+        } else {
+            None
+        };
+        let dscale = if scale.track_op() {
+            Some((&out * &x)?.sum((0, 2, 3))?.reshape(c)?)
+        } else {
+            None
+        };
+        let dshift = if shift.track_op() {
+            Some(out.sum((0, 2, 3))?.reshape(c)?)
+        } else {
+            None
+        };
+        Ok((dx, dscale, dshift))
+    }
+}
+
+/// `grad · act'(x·scale + shift)` (times `scale` when `times_scale`): `(grad, x, [scale; shift])`.
+struct AffineActBwd {
+    act: FusedAct,
+    times_scale: bool,
+}
+
+impl CustomOp3 for AffineActBwd {
+    fn name(&self) -> &'static str {
+        "channel-affine-act-bwd"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (_, c, hw) = nchw(l1)?;
+        let (g, x, ss) = (slice(s1, l1)?, slice(s2, l2)?, slice(s3, l3)?);
+        let (act, times) = (self.act, self.times_scale);
+        let mut out = vec![0f32; g.len()];
+        out.par_chunks_mut(hw).enumerate().for_each(|(plane, op)| {
+            let ch = plane % c;
+            let (a, b) = (ss[ch], ss[c + ch]);
+            let m = if times { a } else { 1.0 };
+            let r = plane * hw..(plane + 1) * hw;
+            for ((o, &gv), &xv) in op.iter_mut().zip(&g[r.clone()]).zip(&x[r]) {
+                *o = gv * act.df(xv * a + b) * m;
+            }
+        });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+}
+
+/// `act(x * scale[c] + shift[c])` for an NCHW f32 CPU tensor in one pass, with a one-pass
+/// input gradient; parameter gradients only for tracked operands.
+pub fn channel_affine_act(
+    x: &Tensor,
+    scale: &Tensor,
+    shift: &Tensor,
+    act: FusedAct,
+) -> Result<Tensor> {
+    x.contiguous()?
+        .apply_op3(&scale.contiguous()?, &shift.contiguous()?, AffineAct(act))
+}
+
+#[cfg(test)]
+mod fused_tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar()
+            .unwrap()
+    }
+
+    #[test]
+    fn fused_affine_activation_matches_the_composed_ops() {
+        let dev = Device::Cpu;
+        for act in [FusedAct::Silu, FusedAct::Relu6] {
+            for track_params in [false, true] {
+                let x = Var::from_tensor(
+                    &(Tensor::randn(0f32, 3., (2, 3, 4, 5), &dev).unwrap() + 1.0).unwrap(),
+                )
+                .unwrap();
+                let a0 = Tensor::new(&[0.5f32, -1.2, 2.0], &dev).unwrap();
+                let b0 = Tensor::new(&[0.1f32, 0.3, -0.7], &dev).unwrap();
+                let (a, b) = (
+                    Var::from_tensor(&a0).unwrap(),
+                    Var::from_tensor(&b0).unwrap(),
+                );
+                let (at, bt) = if track_params {
+                    (a.as_tensor().clone(), b.as_tensor().clone())
+                } else {
+                    (a0.clone(), b0.clone())
+                };
+                let fused = channel_affine_act(x.as_tensor(), &at, &bt, act).unwrap();
+                let z = channel_affine(x.as_tensor(), &at, &bt).unwrap();
+                let composed = match act {
+                    FusedAct::Silu => z.silu().unwrap(),
+                    FusedAct::Relu6 => z.relu().unwrap().minimum(6f32).unwrap(),
+                };
+                assert!(max_diff(&fused, &composed) < 1e-6, "{act:?}");
+                let r = Tensor::randn(0f32, 1., fused.dims(), &dev).unwrap();
+                let g1 = (fused * &r).unwrap().sum_all().unwrap().backward().unwrap();
+                let g2 = (composed * &r)
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .backward()
+                    .unwrap();
+                let dx1 = g1.get(x.as_tensor()).unwrap();
+                let dx2 = g2.get(x.as_tensor()).unwrap();
+                assert!(max_diff(dx1, dx2) < 1e-5, "{act:?} dx");
+                if track_params {
+                    for v in [&a, &b] {
+                        let (p, q) = (
+                            g1.get(v.as_tensor()).unwrap(),
+                            g2.get(v.as_tensor()).unwrap(),
+                        );
+                        assert!(max_diff(p, q) < 1e-4, "{act:?} params");
+                    }
+                } else {
+                    assert!(g1.get(&at).is_none());
+                }
+            }
+        }
+    }
+}

@@ -32,10 +32,11 @@ pub struct ConvBnAct {
 impl ConvBnAct {
     /// Applies conv, BN and activation.
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let y = self.bn.forward_t(&self.conv.forward(x)?, train)?;
+        let h = self.conv.forward(x)?;
         match self.act {
-            Some(a) => activate(&y, a),
-            None => Ok(y),
+            Some(a) if !train => self.bn.forward_eval_act(&h, a),
+            Some(a) => activate(&self.bn.forward_t(&h, train)?, a),
+            None => self.bn.forward_t(&h, train),
         }
     }
 }
