@@ -253,6 +253,26 @@ pub fn batch_norm_train(
     Ok((y, stats.get(0)?, stats.get(1)?))
 }
 
+/// `y = f(x * scale[c] + shift[c])` over an NCHW tensor, in parallel over planes.
+fn affine_map(
+    (s1, l1): (&CpuStorage, &Layout),
+    (s2, l2): (&CpuStorage, &Layout),
+    (s3, l3): (&CpuStorage, &Layout),
+    f: impl Fn(f32) -> f32 + Sync,
+) -> Result<(CpuStorage, Shape)> {
+    let (_, c, hw) = nchw(l1)?;
+    let (x, a, b) = (slice(s1, l1)?, slice(s2, l2)?, slice(s3, l3)?);
+    let mut y = vec![0f32; x.len()];
+    y.par_chunks_mut(hw).enumerate().for_each(|(plane, yp)| {
+        let ch = plane % c;
+        let (a, b) = (a[ch], b[ch]);
+        for (o, &v) in yp.iter_mut().zip(&x[plane * hw..(plane + 1) * hw]) {
+            *o = f(v * a + b);
+        }
+    });
+    Ok((CpuStorage::F32(y), l1.shape().clone()))
+}
+
 /// `y = x * scale[c] + shift[c]` (eval-mode BN); gradients only for tracked operands.
 struct ChannelAffine;
 
@@ -270,19 +290,7 @@ impl CustomOp3 for ChannelAffine {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (_, c, hw) = nchw(l1)?;
-        let x = slice(s1, l1)?;
-        let a = slice(s2, l2)?;
-        let b = slice(s3, l3)?;
-        let mut y = vec![0f32; x.len()];
-        y.par_chunks_mut(hw).enumerate().for_each(|(plane, yp)| {
-            let ch = plane % c;
-            let (a, b) = (a[ch], b[ch]);
-            for (o, &v) in yp.iter_mut().zip(&x[plane * hw..(plane + 1) * hw]) {
-                *o = v * a + b;
-            }
-        });
-        Ok((CpuStorage::F32(y), l1.shape().clone()))
+        affine_map((s1, l1), (s2, l2), (s3, l3), |z| z)
     }
 
     fn bwd(
@@ -389,18 +397,8 @@ impl CustomOp3 for AffineAct {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (_, c, hw) = nchw(l1)?;
-        let (x, a, b) = (slice(s1, l1)?, slice(s2, l2)?, slice(s3, l3)?);
         let act = self.0;
-        let mut y = vec![0f32; x.len()];
-        y.par_chunks_mut(hw).enumerate().for_each(|(plane, yp)| {
-            let ch = plane % c;
-            let (a, b) = (a[ch], b[ch]);
-            for (o, &v) in yp.iter_mut().zip(&x[plane * hw..(plane + 1) * hw]) {
-                *o = act.f(v * a + b);
-            }
-        });
-        Ok((CpuStorage::F32(y), l1.shape().clone()))
+        affine_map((s1, l1), (s2, l2), (s3, l3), move |z| act.f(z))
     }
 
     fn bwd(
