@@ -406,10 +406,9 @@ impl CustomOp3 for AffineAct {
         x: &Tensor,
         scale: &Tensor,
         shift: &Tensor,
-        _res: &Tensor,
+        res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let c = scale.elem_count();
         let params = scale.track_op() || shift.track_op();
         if !x.track_op() && !params {
             return Ok((None, None, None));
@@ -428,26 +427,12 @@ impl CustomOp3 for AffineAct {
         if !params {
             return Ok((Some(out), None, None));
         }
-        let dx = if x.track_op() {
-            Some(channel_affine(&out, scale, &scale.zeros_like()?)?)
-        } else {
-            None
-        };
-        let dscale = if scale.track_op() {
-            Some((&out * &x)?.sum((0, 2, 3))?.reshape(c)?)
-        } else {
-            None
-        };
-        let dshift = if shift.track_op() {
-            Some(out.sum((0, 2, 3))?.reshape(c)?)
-        } else {
-            None
-        };
-        Ok((dx, dscale, dshift))
+        // With dz = grad·act'(z), the rest is the plain affine map's backward.
+        ChannelAffine.bwd(&x, scale, shift, res, &out)
     }
 }
 
-/// `grad · act'(x·scale + shift)` (times `scale` when `times_scale`): `(grad, x, [scale; shift])`.
+/// `grad · act(x·scale + shift)` (times `scale` when `times_scale`): `(grad, x, [scale; shift])`.
 struct AffineActBwd {
     act: FusedAct,
     times_scale: bool,

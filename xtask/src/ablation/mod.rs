@@ -236,14 +236,18 @@ impl Ablation {
         ensure_data(&self.cfg, &base)
     }
 
-    fn split_samples(&self, split: &str) -> Result<(Split, Vec<Sample>)> {
+    /// The samples of the evaluation split and of the selection split (one dataset scan).
+    fn eval_samples(&self) -> Result<((Split, Vec<Sample>), (Split, Vec<Sample>))> {
         let base = self.cfg.experiment_for("baseline", &self.overrides)?;
         let ds = base
             .data
             .scan()
             .with_context(|| format!("scanning {}", base.data.root.display()))?;
-        let s = Split::parse(split).with_context(|| format!("split `{split}`"))?;
-        Ok((s, ds.require_split(s)?.to_vec()))
+        let get = |name: &str| -> Result<(Split, Vec<Sample>)> {
+            let s = Split::parse(name).with_context(|| format!("split `{name}`"))?;
+            Ok((s, ds.require_split(s)?.to_vec()))
+        };
+        Ok((get(&self.cfg.eval.split)?, get(&self.grid.selection.split)?))
     }
 
     /// Runs one cell (or reuses its finished result).
@@ -271,10 +275,9 @@ impl Ablation {
         let ec = self.experiment(cell)?;
         let (training, model) = train_and_load(&ec, &cell.id, &device)?;
         let eval_dir = self.out.join("eval");
-        let (split, test) = self.split_samples(&self.cfg.eval.split)?;
+        let ((split, test), (sel_split, sel_samples)) = self.eval_samples()?;
         let reports = evaluate_attacks(&self.cfg, &ec, &model, &test, split, &eval_dir, &cell.id)?;
         let sel = &self.grid.selection;
-        let (sel_split, sel_samples) = self.split_samples(&sel.split)?;
         let rec = RobustEvalConfig {
             attacks: vec![sel.attack],
             eps: vec![sel.eps],
