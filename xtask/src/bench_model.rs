@@ -55,17 +55,10 @@ pub fn bench_model(quick: bool) -> Result<serde_json::Value> {
             adam.step(&loss.backward()?)?;
             Ok(())
         })?;
-        let eval_once = || {
-            timed(reps, || {
-                model.forward_t(&x, false)?;
-                Ok(())
-            })
-        };
-        let eval = eval_once()?;
-        dfr_model::batch_norm::force_unfused(true);
-        let eval_unfused = eval_once();
-        dfr_model::batch_norm::force_unfused(false);
-        let eval_unfused = eval_unfused?;
+        let eval = timed(reps, || {
+            model.forward_t(&x, false)?;
+            Ok(())
+        })?;
         model.set_trainable(false);
         let steps = 10;
         let pgd_once = || {
@@ -106,7 +99,6 @@ pub fn bench_model(quick: bool) -> Result<serde_json::Value> {
             "batch": bs,
             "train_images_per_second": bs as f64 / train,
             "eval_images_per_second": bs as f64 / eval,
-            "eval_images_per_second_unfused_bn_act": bs as f64 / eval_unfused,
             "pgd10_images_per_second": bs as f64 / pgd,
             "pgd10_images_per_second_candle_matmul": bs as f64 / pgd_reference,
             "pgd10_images_per_second_unfused_bn_act": bs as f64 / pgd_unfused,

@@ -300,14 +300,17 @@ impl BatchNorm2d {
         Ok((scale, shift))
     }
 
-    /// Eval-mode BN followed by `act`. When a gradient will flow (attacks, Grad-CAM) on f32
-    /// CPU tensors, one fused op whose input gradient is also a single pass (PGD-10 on B0 is
-    /// 1.3–1.5× faster); a plain forward keeps the separate ops, whose forward is a little
-    /// faster (measured by `cargo xtask bench model`).
+    /// Eval-mode BN followed by `act`. With frozen parameters and a tracked input (attacks,
+    /// explanations of a frozen model) on f32 CPU tensors: one fused op whose input gradient
+    /// is also a single pass (PGD-10 on B0 is 1.3–1.5× faster). Otherwise (plain inference,
+    /// validation during training) the separate ops, whose forward is faster (both measured
+    /// by `cargo xtask bench model`).
     pub fn forward_eval_act(&self, x: &Tensor, act: Activation) -> Result<Tensor> {
+        let frozen = !self.weight.is_trainable() && !self.bias.is_trainable();
         if x.device().is_cpu()
             && x.dtype() == DType::F32
             && x.track_op()
+            && frozen
             && !crate::batch_norm::unfused()
         {
             let (scale, shift) = self.eval_affine()?;

@@ -18,9 +18,8 @@ use crate::study::StudyArgs;
 use crate::study::{ensure_data, evaluate_attacks, evaluate_cached, load_study, train_and_load};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
-use dfr_attacks::{AttackKind, EpsResult, Metrics, RobustEvalConfig, RobustReport};
+use dfr_attacks::{AttackKind, Metrics, RobustEvalConfig, RobustReport};
 use dfr_data::{Sample, Split};
-use dfr_metrics::{normalized_auc, AucNormalization};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -91,21 +90,15 @@ pub struct AttackCurve {
 
 impl AttackCurve {
     fn from_report(kind: AttackKind, r: &RobustReport) -> AttackCurve {
-        let pts: Vec<&EpsResult> = r
-            .attacks
-            .iter()
-            .filter(|a| a.attack == kind)
-            .flat_map(|a| a.results.iter())
-            .filter(|e| e.eps > 0.0)
-            .collect();
+        use crate::study::report::{nauc, results};
+        let pts = results(r, kind);
         let eps: Vec<f64> = pts.iter().map(|e| e.eps).collect();
         let accuracy: Vec<f64> = pts.iter().map(|e| e.metrics.accuracy).collect();
         let macro_f1: Vec<f64> = pts.iter().map(|e| e.metrics.macro_f1).collect();
-        let nauc = |v: &[f64]| normalized_auc(&eps, v, AucNormalization::ByMaxEps).ok();
         AttackCurve {
             attack: kind,
-            nauc_accuracy: nauc(&accuracy),
-            nauc_macro_f1: nauc(&macro_f1),
+            nauc_accuracy: nauc(&eps, &accuracy),
+            nauc_macro_f1: nauc(&eps, &macro_f1),
             eps,
             accuracy,
             macro_f1,

@@ -23,7 +23,8 @@ fn fake_f1(c: &BinaryConfusion) -> f64 {
     }
 }
 
-fn results(r: &RobustReport, kind: AttackKind) -> Vec<&EpsResult> {
+/// The attack's results at ε > 0, in grid order.
+pub(crate) fn results(r: &RobustReport, kind: AttackKind) -> Vec<&EpsResult> {
     r.attacks
         .iter()
         .filter(|a| a.attack == kind)
@@ -44,7 +45,8 @@ fn published_table(p: &Published, kind: AttackKind) -> Option<&AttackTable> {
     p.attacks.get(kind.name())
 }
 
-fn nauc(eps: &[f64], v: &[f64]) -> Option<f64> {
+/// Normalised area under a metric-vs-ε curve (the published convention).
+pub(crate) fn nauc(eps: &[f64], v: &[f64]) -> Option<f64> {
     normalized_auc(eps, v, AucNormalization::ByMaxEps).ok()
 }
 
