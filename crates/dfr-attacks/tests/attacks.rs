@@ -1,7 +1,7 @@
 //! Properties of the attacks: ε-ball and [0, 1], targeted attacks, APGD best-loss
 //! tracking, seeded random starts, frozen parameters, bad input.
 
-mod common;
+use crate::common;
 
 use candle_core::{Tensor, D};
 use dfr_attacks::{

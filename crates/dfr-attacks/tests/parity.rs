@@ -11,7 +11,7 @@
 //! strict PGD check therefore runs in `parity_pgd.rs` with that implementation (a
 //! process-wide switch, hence its own test binary); here PGD is only reported.
 
-mod common;
+use crate::common;
 
 use candle_core::Tensor;
 use common::attack_case::{check_attack, AttackCase};

@@ -1,7 +1,7 @@
 //! Robust evaluation: structure of the report, sanity checks (passing and failing),
 //! writers, saved adversarial examples, bad input.
 
-mod common;
+use crate::common;
 
 use candle_core::{Device, Tensor};
 use dfr_attacks::{

@@ -1,6 +1,6 @@
 //! Model behaviour: split points, modes, weight loading and its errors.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 

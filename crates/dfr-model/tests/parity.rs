@@ -1,6 +1,6 @@
 //! Parity with the PyTorch reference vectors.
 
-mod common;
+use crate::common;
 
 use dfr_model::parity::{b0_checks, lite0_checks, ParityReport};
 

@@ -1,6 +1,6 @@
 //! Every figure renders to a decodable PNG of the configured size and to an SVG.
 
-mod common;
+use crate::common;
 
 use common::{check_png, check_svg, no_temp_files};
 use dfr_report::{

@@ -1,6 +1,6 @@
 //! The Markdown report page renders tables and images with relative links.
 
-mod common;
+use crate::common;
 
 use dfr_report::markdown::{ReportPage, REPORT_FILE_NAME};
 use dfr_report::polars::prelude::*;

@@ -1,6 +1,6 @@
 //! DataFrames written as CSV, Parquet and Markdown.
 
-mod common;
+use crate::common;
 
 use common::no_temp_files;
 use dfr_report::polars::prelude::*;

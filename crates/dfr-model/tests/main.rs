@@ -1,0 +1,8 @@
+//! Integration tests of `dfr-model`, one test binary (each binary links the whole
+//! dependency tree, so one per crate keeps build time and disk use down).
+
+mod common;
+
+mod depthwise;
+mod model;
+mod parity;
