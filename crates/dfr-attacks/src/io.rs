@@ -20,9 +20,7 @@
 //! metadata: `attack`, `eps`, `steps`, `step_size`, `sources` (JSON list).
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -31,36 +29,10 @@ use crate::attack::{AttackKind, AttackParams};
 use crate::error::{AttackError, Result};
 use crate::eval::{EvalBatch, RobustReport};
 
-static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// Writes `bytes` to `path` through a temporary file in the same directory and a
-/// rename, so a reader never sees a partial file.
+/// Writes `bytes` to `path` atomically ([`dfr_fs::write_atomic`]), so a reader never
+/// sees a partial file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir).map_err(|e| AttackError::io(&dir, e))?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out".into());
-    let tmp = dir.join(format!(
-        ".{name}.{}.{}.tmp",
-        std::process::id(),
-        TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let res = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = res {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(AttackError::io(path, e));
-    }
-    Ok(())
+    dfr_fs::write_atomic(path, bytes).map_err(|e| AttackError::io(path, e))
 }
 
 /// Serialises named tensors (moved to the CPU) with metadata into a safetensors file,

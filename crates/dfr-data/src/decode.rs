@@ -54,37 +54,9 @@ pub fn write_png_atomic(path: &Path, width: u32, height: u32, rgb: &[u8]) -> Res
     write_atomic(path, &buf)
 }
 
-/// Writes bytes to `path` through a temporary file in the same directory (unique per process
-/// and call), synced, then renamed over `path`, so a reader never sees a partial file; the
-/// temporary file is removed on failure.
+/// Writes bytes to `path` atomically ([`dfr_fs::write_atomic`]: temporary file in the same
+/// directory, synced, renamed over `path`; parent directories are created), so a reader
+/// never sees a partial file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(
-        ".{name}.{}.{}.tmp",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let written = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()
-    })();
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(DataError::io("writing", &tmp, e));
-    }
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        DataError::io("renaming into", path, e)
-    })
+    dfr_fs::write_atomic(path, bytes).map_err(|e| DataError::io("writing", path, e))
 }

@@ -11,13 +11,12 @@
 //! Images are RGB in [0, 1]; masks (CAMs) are in [0, 1]. PNG files are written
 //! atomically (temporary file in the same directory, then rename).
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
 
 use candle_core::{DType, Tensor};
 use image::{ImageEncoder, RgbImage};
+
+use dfr_fs::AtomicFile;
 
 use crate::error::{ExplainError, Result};
 
@@ -445,52 +444,24 @@ fn blend(
         .ok_or_else(|| ExplainError::invalid("overlay buffer has the wrong size"))
 }
 
-static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// A temporary path beside `path` (same directory, so the rename is atomic).
-fn temp_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "image".into());
-    let k = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    path.with_file_name(format!(".{name}.{}.{k}.tmp", std::process::id()))
-}
-
-/// Writes `image` as a PNG atomically: encodes into a temporary file in the same
-/// directory, syncs it and renames it over `path`. Creates missing parent directories.
+/// Writes `image` as a PNG atomically ([`dfr_fs::AtomicFile`]: temporary file in the same
+/// directory, synced, renamed over `path`). Creates missing parent directories.
 pub fn save_png(image: &RgbImage, path: &Path) -> Result<()> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| ExplainError::io(parent, e))?;
-    }
-    let tmp = temp_path(path);
-    let result = (|| -> Result<()> {
-        let file = File::create(&tmp).map_err(|e| ExplainError::io(&tmp, e))?;
-        let mut out = BufWriter::new(file);
-        image::codecs::png::PngEncoder::new(&mut out)
-            .write_image(
-                image.as_raw(),
-                image.width(),
-                image.height(),
-                image::ExtendedColorType::Rgb8,
-            )
-            .map_err(|source| ExplainError::Image {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        out.flush().map_err(|e| ExplainError::io(&tmp, e))?;
-        let file = out
-            .into_inner()
-            .map_err(|e| ExplainError::io(&tmp, e.into_error()))?;
-        file.sync_all().map_err(|e| ExplainError::io(&tmp, e))?;
-        std::fs::rename(&tmp, path).map_err(|e| ExplainError::io(path, e))?;
-        tracing::debug!(path = %path.display(), "wrote overlay PNG");
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    let mut out = AtomicFile::create(path).map_err(|e| ExplainError::io(path, e))?;
+    image::codecs::png::PngEncoder::new(&mut out)
+        .write_image(
+            image.as_raw(),
+            image.width(),
+            image.height(),
+            image::ExtendedColorType::Rgb8,
+        )
+        .map_err(|source| ExplainError::Image {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    out.commit().map_err(|e| ExplainError::io(path, e))?;
+    tracing::debug!(path = %path.display(), "wrote overlay PNG");
+    Ok(())
 }
 
 /// Blends `mask` over `image` (one image, `3×H×W` or `1×3×H×W` in [0, 1]) with
