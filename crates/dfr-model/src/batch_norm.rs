@@ -1,6 +1,8 @@
-//! Fused train-mode BatchNorm for f32 NCHW tensors on the CPU.
+//! Fused BatchNorm ops for f32 NCHW tensors: train mode and the eval-mode per-channel
+//! affine map on the CPU and on CUDA (`batch_norm/batch_norm.cu`); the affine map fused
+//! with its activation on the CPU.
 //!
-//! Forward: per-channel mean and biased variance accumulated in f64 (as PyTorch's
+//! Train-mode forward: per-channel mean and biased variance accumulated in f64 (as PyTorch's
 //! CPU kernel does), `y = (x - mean) * invstd * gamma + beta`. Backward uses the
 //! closed form `dx = gamma * invstd * (dy - mean(dy) - xhat * mean(dy * xhat))`,
 //! `dgamma = sum(dy * xhat)`, `dbeta = sum(dy)`, with f64 sums. Besides being much
@@ -12,6 +14,9 @@ use std::sync::Arc;
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
+
+#[cfg(feature = "cuda")]
+mod cuda;
 
 fn slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
     let d = s.as_slice::<f32>()?;
@@ -70,6 +75,15 @@ impl CustomOp1 for Stats {
         }
         Ok((CpuStorage::F32(out), Shape::from((2, c))))
     }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s: &candle_core::CudaStorage,
+        l: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        cuda::stats((s, l))
+    }
 }
 
 /// `y = (x - mean) * invstd * gamma + beta` with fixed batch statistics.
@@ -107,6 +121,19 @@ impl CustomOp3 for Train {
             }
         });
         Ok((CpuStorage::F32(y), l1.shape().clone()))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+        s3: &candle_core::CudaStorage,
+        l3: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        cuda::train_forward((s1, l1), (s2, l2), (s3, l3), &self.mean, &self.invstd)
     }
 
     fn bwd(
@@ -185,6 +212,17 @@ impl CustomOp2 for BwdSums {
         }
         Ok((CpuStorage::F32(out), Shape::from((2, c))))
     }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        cuda::backward_sums((s1, l1), (s2, l2), &self.mean, &self.invstd)
+    }
 }
 
 struct BwdInput {
@@ -226,9 +264,26 @@ impl CustomOp2 for BwdInput {
         });
         Ok((CpuStorage::F32(dx), l1.shape().clone()))
     }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        let args = cuda::BackwardInputArgs {
+            mean: &self.mean,
+            invstd: &self.invstd,
+            gamma: &self.gamma,
+            sums: &self.sums,
+        };
+        cuda::backward_input((s1, l1), (s2, l2), args)
+    }
 }
 
-/// Train-mode batch norm of a contiguous f32 CPU tensor. Returns the output and
+/// Train-mode batch norm of an f32 NCHW tensor (CPU or CUDA). Returns the output and
 /// the batch (mean, biased variance), each of shape (C).
 pub fn batch_norm_train(
     x: &Tensor,
@@ -293,6 +348,19 @@ impl CustomOp3 for ChannelAffine {
         affine_map((s1, l1), (s2, l2), (s3, l3), |z| z)
     }
 
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+        s3: &candle_core::CudaStorage,
+        l3: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        cuda::channel_affine((s1, l1), (s2, l2), (s3, l3))
+    }
+
     fn bwd(
         &self,
         x: &Tensor,
@@ -325,9 +393,18 @@ impl CustomOp3 for ChannelAffine {
     }
 }
 
-/// Per-channel affine map of an NCHW f32 CPU tensor, `scale` and `shift` of shape (C).
-/// Gradients are computed only for tracked operands.
+/// Per-channel affine map of an NCHW f32 tensor (CPU or CUDA), `scale` and `shift` of
+/// shape (C). Gradients are computed only for tracked operands.
 pub fn channel_affine(x: &Tensor, scale: &Tensor, shift: &Tensor) -> Result<Tensor> {
+    let c = x.dims4()?.1;
+    if scale.elem_count() != c || shift.elem_count() != c {
+        candle_core::bail!(
+            "channel_affine: scale {:?} and shift {:?} must have {c} elements, one per channel of {:?}",
+            scale.shape(),
+            shift.shape(),
+            x.shape()
+        )
+    }
     x.contiguous()?
         .apply_op3(&scale.contiguous()?, &shift.contiguous()?, ChannelAffine)
 }

@@ -14,6 +14,8 @@
 pub mod batch_norm;
 pub mod checkpoint;
 pub mod config;
+#[cfg(feature = "cuda")]
+mod cuda;
 pub mod depthwise;
 pub mod device;
 pub mod efficientnet;

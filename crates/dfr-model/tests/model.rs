@@ -197,3 +197,144 @@ fn other_head_is_initialised_and_other_errors_are_typed() {
     let m3 = EfficientNet::new(EfficientNetConfig::new(Arch::B2, 2), &Device::Cpu, 0).unwrap();
     assert!(load_into(&m3, tv, 0).is_err());
 }
+
+/// `max |a − b| / max |b|`, with `b` moved to `a`'s device.
+#[cfg(feature = "cuda")]
+fn rel_diff(a: &Tensor, b: &Tensor) -> f32 {
+    let a = a.to_device(&Device::Cpu).unwrap();
+    let b = b.to_device(&Device::Cpu).unwrap();
+    let scale = b
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    diff(&a, &b) / scale.max(1e-12)
+}
+
+/// The whole model on the GPU against the CPU, from the same weights: eval logits, the
+/// input gradient in eval mode (what attacks use), train-mode logits, every parameter
+/// gradient and the updated running statistics (`cargo test -p dfr-model --features
+/// cuda` on a machine with a GPU; `.ci/build-cuda-tests` builds it on one without).
+#[cfg(feature = "cuda")]
+#[test]
+fn cuda_model_matches_cpu() {
+    use dfr_model::loss::weighted_cross_entropy;
+    let gpu = Device::new_cuda(0).expect("the `cuda` feature's tests need a CUDA device");
+    let config = EfficientNetConfig::new(Arch::B0, 2);
+    let cpu_model = EfficientNet::new(config.clone(), &Device::Cpu, 3).unwrap();
+    let gpu_model = EfficientNet::new(config, &gpu, 4).unwrap();
+    let state: HashMap<String, Tensor> = cpu_model
+        .state_tensors()
+        .into_iter()
+        .map(|(n, t)| (n, t.to_device(&gpu).unwrap()))
+        .collect();
+    load_into(&gpu_model, state, 0).unwrap();
+    for m in [&cpu_model, &gpu_model] {
+        m.set_stochastic(false);
+    }
+    let x = small_input(4, 96);
+    let y = Tensor::new(&[0u32, 1, 1, 0], &Device::Cpu).unwrap();
+    let w = Tensor::new(&[2.5f32, 0.625], &Device::Cpu).unwrap();
+
+    let run = |m: &EfficientNet, train: bool| {
+        let dev = m.device();
+        let xv = Var::from_tensor(&x.to_device(dev).unwrap()).unwrap();
+        let logits = m.forward_t(xv.as_tensor(), train).unwrap();
+        let loss = weighted_cross_entropy(
+            &logits,
+            &y.to_device(dev).unwrap(),
+            Some(&w.to_device(dev).unwrap()),
+        )
+        .unwrap();
+        let grads = loss.backward().unwrap();
+        let gx = grads.get(xv.as_tensor()).unwrap().clone();
+        let gp: Vec<(String, Tensor)> = m
+            .named_params()
+            .iter()
+            .map(|(n, p)| (n.clone(), grads.get(p.var().as_tensor()).unwrap().clone()))
+            .collect();
+        (logits, gx, gp)
+    };
+
+    let (l_cpu, gx_cpu, _) = run(&cpu_model, false);
+    let (l_gpu, gx_gpu, _) = run(&gpu_model, false);
+    let (e_logits, e_gx) = (rel_diff(&l_gpu, &l_cpu), rel_diff(&gx_gpu, &gx_cpu));
+    println!("eval: logits rel {e_logits:.2e}, input gradient rel {e_gx:.2e}");
+    assert!(e_logits < 1e-4, "eval logits differ: {e_logits}");
+    assert!(e_gx < 1e-3, "eval input gradient differs: {e_gx}");
+
+    let (l_cpu, _, gp_cpu) = run(&cpu_model, true);
+    let (l_gpu, _, gp_gpu) = run(&gpu_model, true);
+    let e_train = rel_diff(&l_gpu, &l_cpu);
+    println!("train: logits rel {e_train:.2e}");
+    assert!(e_train < 1e-4, "train logits differ: {e_train}");
+    // Each tensor's error relative to the larger of its own scale and 1e-3 of the largest
+    // of its kind in the model. Some quantities are exactly zero in exact arithmetic, so
+    // both devices return rounding noise there: the gradient of a BN shift followed by a
+    // train-mode BN (features.7.0's projection BN feeds the head conv and its BN), and the
+    // batch mean of a 1×1 conv of a train-mode BN's output whose shift is still zero.
+    // Batch means are small differences of large sums, so the f32 rounding of the conv
+    // outputs (cuBLAS vs the CPU gemm) shows at ~2e-4 of that scale (measured on an H200).
+    let max_abs = |t: &Tensor| {
+        t.to_device(&Device::Cpu)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    };
+    let worst = |pairs: Vec<(String, Tensor, Tensor)>| {
+        let global = pairs
+            .iter()
+            .map(|(_, _, r)| max_abs(r))
+            .fold(0f32, f32::max);
+        let mut worst = (0f32, String::new());
+        for (n, got, reference) in pairs {
+            let got = got.to_device(&Device::Cpu).unwrap();
+            let e = diff(&got, &reference) / max_abs(&reference).max(1e-3 * global);
+            if e > worst.0 {
+                worst = (e, n);
+            }
+        }
+        worst
+    };
+    let grads = worst(
+        gp_gpu
+            .into_iter()
+            .zip(gp_cpu)
+            .map(|((n, g), (_, r))| (n, g, r))
+            .collect(),
+    );
+    println!(
+        "train: worst parameter gradient {:.2e} ({})",
+        grads.0, grads.1
+    );
+    assert!(
+        grads.0 < 1e-3,
+        "parameter gradient {} differs: {}",
+        grads.1,
+        grads.0
+    );
+    for kind in ["running_mean", "running_var"] {
+        let stats = worst(
+            gpu_model
+                .named_buffers()
+                .iter()
+                .zip(cpu_model.named_buffers())
+                .filter(|((n, _), _)| n.ends_with(kind))
+                .map(|((n, g), (_, c))| (n.clone(), g.get(), c.get()))
+                .collect(),
+        );
+        println!("train: worst {kind} {:.2e} ({})", stats.0, stats.1);
+        assert!(
+            stats.0 < 1e-3,
+            "{kind} {} differs after a train step: {}",
+            stats.1,
+            stats.0
+        );
+    }
+}

@@ -2,43 +2,23 @@
 //! process with NVRTC and loaded into each device as the module `dfr_depthwise`.
 
 use super::Geom;
+use crate::cuda::{elementwise, output, view, Kernels};
 use candle_core::backend::BackendStorage;
-use candle_core::cuda_backend::cudarc::driver::{CudaView, LaunchConfig, PushKernelArg};
+use candle_core::cuda_backend::cudarc::driver::{LaunchConfig, PushKernelArg};
 use candle_core::cuda_backend::WrapErr;
 use candle_core::{CudaStorage, Layout, Result, Shape};
-use std::sync::OnceLock;
 
-/// The kernel source.
-const SOURCE: &str = include_str!("depthwise.cu");
-const MODULE: &str = "dfr_depthwise";
+static KERNELS: Kernels = Kernels::new(
+    "dfr_depthwise",
+    "depthwise.cu",
+    include_str!("depthwise.cu"),
+);
 /// Threads per block of the weight-gradient reduction (`DFR_DW_BLOCK` in the source).
 const REDUCE_BLOCK: u32 = 256;
-
-fn ptx() -> Result<&'static str> {
-    static PTX: OnceLock<std::result::Result<String, String>> = OnceLock::new();
-    PTX.get_or_init(|| {
-        candle_core::cuda_backend::cudarc::nvrtc::compile_ptx(SOURCE)
-            .map(|p| p.to_src())
-            .map_err(|e| e.to_string())
-    })
-    .as_ref()
-    .map(String::as_str)
-    .map_err(|e| candle_core::Error::Cuda(format!("compiling depthwise.cu with NVRTC: {e}").into()))
-}
-
-fn view<'a>(s: &'a CudaStorage, l: &Layout, what: &str) -> Result<CudaView<'a, f32>> {
-    let Some((a, b)) = l.contiguous_offsets() else {
-        candle_core::bail!("depthwise_conv2d: {what} must be contiguous")
-    };
-    Ok(s.as_cuda_slice::<f32>()?.slice(a..b))
-}
+const OP: &str = "depthwise_conv2d";
 
 fn int(v: usize, what: &str) -> Result<i32> {
-    i32::try_from(v).map_err(|_| {
-        candle_core::Error::Msg(format!(
-            "depthwise_conv2d: {what} = {v} exceeds i32 on CUDA"
-        ))
-    })
+    crate::cuda::int(v, OP, what)
 }
 
 /// The geometry arguments every kernel takes after its three pointers.
@@ -68,34 +48,25 @@ fn launch(
     cfg: LaunchConfig,
 ) -> Result<CudaStorage> {
     let dev = a.device().clone();
+    let out = output(&dev, len)?;
     if len == 0 {
-        return Ok(CudaStorage::wrap_cuda_slice(
-            dev.alloc_zeros::<f32>(0)?,
-            dev,
-        ));
+        return Ok(CudaStorage::wrap_cuda_slice(out, dev));
     }
-    let (va, vb) = (view(a, la, wa)?, view(b, lb, wb)?);
+    let (va, vb) = (view(a, la, OP, wa)?, view(b, lb, OP, wb)?);
     let d = dims(g)?;
-    // SAFETY: every element is written by the kernel.
-    let out = unsafe { dev.alloc::<f32>(len)? };
-    let f = dev.get_or_load_custom_func(name, MODULE, ptx()?)?;
-    let mut builder = f.builder();
+    let f = KERNELS.func(&dev, name)?;
+    let stream = dev.cuda_stream();
+    let mut builder = stream.launch_builder(&f);
     builder.arg(&va);
     builder.arg(&vb);
     builder.arg(&out);
     for v in &d {
         builder.arg(v);
     }
-    // SAFETY: the argument list matches the kernel's signature in depthwise.cu.
+    // SAFETY: the argument list matches the kernel's signature in depthwise.cu, and the
+    // kernel writes every element of `out`.
     unsafe { builder.launch(cfg) }.w()?;
     Ok(CudaStorage::wrap_cuda_slice(out, dev))
-}
-
-fn elementwise(len: usize) -> Result<LaunchConfig> {
-    Ok(LaunchConfig::for_num_elems(
-        u32::try_from(len.max(1))
-            .map_err(|_| candle_core::Error::Msg("tensor too large".into()))?,
-    ))
 }
 
 /// Forward: `(N, C, Ho, Wo)`.
