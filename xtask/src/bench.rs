@@ -38,16 +38,48 @@ pub struct BenchArgs {
     /// Smaller configurations (for a smoke run).
     #[arg(long)]
     quick: bool,
+    /// Device of `bench model`: cpu, cuda or cuda:N (needs the `cuda` feature).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// `bench model`: only this part (e.g. under a profiler).
+    #[arg(long, value_enum)]
+    only: Option<crate::bench_model::Part>,
+    /// `bench model`: RESOLUTIONxBATCH configurations instead of the defaults, e.g.
+    /// `224x64,128x32`.
+    #[arg(long, value_delimiter = ',', value_parser = parse_config)]
+    configs: Option<Vec<(usize, usize)>>,
     /// Also write the JSON to this file.
     #[arg(long)]
     out: Option<PathBuf>,
+}
+
+/// Parses `RESOLUTIONxBATCH`.
+fn parse_config(s: &str) -> std::result::Result<(usize, usize), String> {
+    let bad = || format!("`{s}`: expected RESOLUTIONxBATCH, e.g. 224x64");
+    let (r, b) = s.split_once('x').ok_or_else(bad)?;
+    let (r, b) = (
+        r.trim().parse().map_err(|_| bad())?,
+        b.trim().parse().map_err(|_| bad())?,
+    );
+    if r == 0 || b == 0 {
+        return Err(bad());
+    }
+    Ok((r, b))
 }
 
 /// Runs a benchmark.
 pub fn run(a: BenchArgs) -> Result<()> {
     let report = match a.target {
         Target::Data => bench_data(&a)?,
-        Target::Model => crate::bench_model::bench_model(a.quick)?,
+        Target::Model => {
+            let device = dfr_model::device::parse(&a.device)?;
+            let opts = crate::bench_model::ModelBenchOptions {
+                quick: a.quick,
+                only: a.only,
+                configs: a.configs.clone(),
+            };
+            crate::bench_model::bench_model(&opts, &device)?
+        }
     };
     let text = serde_json::to_string_pretty(&report)?;
     println!("{text}");
