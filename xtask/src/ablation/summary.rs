@@ -247,8 +247,8 @@ pub fn write(
         if !lines.is_empty() {
             page.section("Regularised cells vs the baseline");
             page.paragraph(format!(
-                "{}. Single runs per cell: differences of a few hundredths are within \
-                 seed-to-seed noise.",
+                "{}. Single runs per cell: another seed can move a cell by more than the \
+                 differences between cells, so compare several seeds before concluding.",
                 lines.join("; ")
             ));
         }

@@ -389,7 +389,8 @@ fn effect(models: &[ModelResults]) -> Option<String> {
     };
     Some(format!(
         "Regularised vs baseline in this run: {}. In short: {verdict}. These are single runs on \
-         {} test images; differences of a few hundredths are within seed-to-seed noise.",
+         {} test images: another seed (`--set run.seed=N`) or another device can move the \
+         numbers by more than these differences, so compare several seeds before concluding.",
         parts.join("; "),
         cb.n
     ))
