@@ -70,7 +70,14 @@ fn parse_config(s: &str) -> std::result::Result<(usize, usize), String> {
 /// Runs a benchmark.
 pub fn run(a: BenchArgs) -> Result<()> {
     let report = match a.target {
-        Target::Data => bench_data(&a)?,
+        Target::Data => {
+            if a.device != "cpu" || a.only.is_some() || a.configs.is_some() {
+                anyhow::bail!(
+                    "--device, --only and --configs apply to `bench model`, not `bench data`"
+                );
+            }
+            bench_data(&a)?
+        }
         Target::Model => {
             let device = dfr_model::device::parse(&a.device)?;
             let opts = crate::bench_model::ModelBenchOptions {

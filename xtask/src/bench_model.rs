@@ -100,55 +100,9 @@ pub fn bench_model(opts: &ModelBenchOptions, dev: &Device) -> Result<serde_json:
             })?;
             r.insert("eval_images_per_second".into(), per_second(eval));
         }
-        if !run(Part::Pgd) {
-            results.push(serde_json::Value::Object(r));
-            eprintln!("{}", results.last().unwrap());
-            continue;
+        if run(Part::Pgd) {
+            pgd_bench(dev, &model, &x, &y, &mut r)?;
         }
-        model.set_trainable(false);
-        let steps = 10;
-        let pgd_once = || {
-            timed(dev, 1, || {
-                let eps = 0.001f64;
-                let alpha = eps / 4.0;
-                let mut adv = x.clone();
-                for _ in 0..steps {
-                    let v = Var::from_tensor(&adv)?;
-                    let loss =
-                        weighted_cross_entropy(&model.forward_t(v.as_tensor(), false)?, &y, None)?;
-                    let g = loss
-                        .backward()?
-                        .remove(v.as_tensor())
-                        .expect("input gradient");
-                    adv = (adv + (g.sign()? * alpha)?)?;
-                    let lo = (&x - eps)?;
-                    let hi = (&x + eps)?;
-                    adv = adv.maximum(&lo)?.minimum(&hi)?.clamp(0f32, 1f32)?;
-                }
-                Ok(())
-            })
-        };
-        let pgd = pgd_once()?;
-        // The same attack with candle's matmul for 1×1 convolutions (which also computes the
-        // unused weight gradients): what the custom pointwise op saves.
-        dfr_model::pointwise::force_reference_impl(true);
-        let pgd_reference = pgd_once();
-        dfr_model::pointwise::force_reference_impl(false);
-        let pgd_reference = pgd_reference?;
-        // Without the fused eval BN + activation.
-        dfr_model::batch_norm::force_unfused(true);
-        let pgd_unfused = pgd_once();
-        dfr_model::batch_norm::force_unfused(false);
-        let pgd_unfused = pgd_unfused?;
-        r.insert("pgd10_images_per_second".into(), per_second(pgd));
-        r.insert(
-            "pgd10_images_per_second_candle_matmul".into(),
-            per_second(pgd_reference),
-        );
-        r.insert(
-            "pgd10_images_per_second_unfused_bn_act".into(),
-            per_second(pgd_unfused),
-        );
         results.push(serde_json::Value::Object(r));
         eprintln!("{}", results.last().unwrap());
     }
@@ -160,4 +114,63 @@ pub fn bench_model(opts: &ModelBenchOptions, dev: &Device) -> Result<serde_json:
         "results": results,
         "reference": "run ../shared/bench/pt_bench.py 128 32 and 224 16 on the same machine",
     }))
+}
+
+/// PGD-10 (input gradients only, parameters frozen) on `(x, y)`, with the A/B variants,
+/// into `r`.
+fn pgd_bench(
+    dev: &Device,
+    model: &EfficientNet,
+    x: &Tensor,
+    y: &Tensor,
+    r: &mut serde_json::Map<String, serde_json::Value>,
+) -> Result<()> {
+    let bs = x.dim(0)?;
+    let per_second = |secs: f64| serde_json::Value::from(bs as f64 / secs);
+    model.set_trainable(false);
+    let steps = 10;
+    let pgd_once = || {
+        timed(dev, 1, || {
+            let eps = 0.001f64;
+            let alpha = eps / 4.0;
+            let mut adv = x.clone();
+            for _ in 0..steps {
+                let v = Var::from_tensor(&adv)?;
+                let loss =
+                    weighted_cross_entropy(&model.forward_t(v.as_tensor(), false)?, y, None)?;
+                let g = loss
+                    .backward()?
+                    .remove(v.as_tensor())
+                    .expect("input gradient");
+                adv = (adv + (g.sign()? * alpha)?)?;
+                let lo = (x - eps)?;
+                let hi = (x + eps)?;
+                adv = adv.maximum(&lo)?.minimum(&hi)?.clamp(0f32, 1f32)?;
+            }
+            Ok(())
+        })
+    };
+    let pgd = pgd_once()?;
+    // The same attack with candle's matmul for 1×1 convolutions (which also computes the
+    // unused weight gradients): what the custom pointwise op saves.
+    dfr_model::pointwise::force_reference_impl(true);
+    let pgd_reference = pgd_once();
+    dfr_model::pointwise::force_reference_impl(false);
+    let pgd_reference = pgd_reference?;
+    r.insert("pgd10_images_per_second".into(), per_second(pgd));
+    r.insert(
+        "pgd10_images_per_second_candle_matmul".into(),
+        per_second(pgd_reference),
+    );
+    // Without the fused eval BN + activation (a CPU op; CUDA always runs them apart).
+    if dev.is_cpu() {
+        dfr_model::batch_norm::force_unfused(true);
+        let pgd_unfused = pgd_once();
+        dfr_model::batch_norm::force_unfused(false);
+        r.insert(
+            "pgd10_images_per_second_unfused_bn_act".into(),
+            per_second(pgd_unfused?),
+        );
+    }
+    Ok(())
 }

@@ -50,11 +50,6 @@ impl AtomicFile {
         })
     }
 
-    /// The destination path.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Flushes, syncs and renames the temporary file over the destination.
     pub fn commit(self) -> io::Result<()> {
         let tmp = self.writer.into_inner().map_err(|e| e.into_error())?;

@@ -393,6 +393,12 @@ impl CustomOp3 for ChannelAffine {
     }
 }
 
+/// Whether the fused train-mode and eval-mode ops of this module run on `x` (f32 on the CPU
+/// or CUDA); other devices and dtypes use the composed candle ops.
+pub fn has_fused_ops(x: &Tensor) -> bool {
+    (x.device().is_cpu() || x.device().is_cuda()) && x.dtype() == candle_core::DType::F32
+}
+
 /// Per-channel affine map of an NCHW f32 tensor (CPU or CUDA), `scale` and `shift` of
 /// shape (C). Gradients are computed only for tracked operands.
 pub fn channel_affine(x: &Tensor, scale: &Tensor, shift: &Tensor) -> Result<Tensor> {
@@ -509,7 +515,7 @@ impl CustomOp3 for AffineAct {
     }
 }
 
-/// `grad · act(x·scale + shift)` (times `scale` when `times_scale`): `(grad, x, [scale; shift])`.
+/// `grad · act'(x·scale + shift)` (times `scale` when `times_scale`): `(grad, x, [scale; shift])`.
 struct AffineActBwd {
     act: FusedAct,
     times_scale: bool,

@@ -331,7 +331,7 @@ impl BatchNorm2d {
         let (n, c, h, w) = x.dims4()?;
         let gamma = self.weight.tensor().reshape((1, c, 1, 1))?;
         let beta = self.bias.tensor().reshape((1, c, 1, 1))?;
-        if train && (x.device().is_cpu() || x.device().is_cuda()) && x.dtype() == DType::F32 {
+        if train && crate::batch_norm::has_fused_ops(x) {
             let count = (n * h * w) as f64;
             let (y, bm, bv) = crate::batch_norm::batch_norm_train(
                 x,
@@ -356,7 +356,7 @@ impl BatchNorm2d {
                 count,
             )?;
             Ok(y)
-        } else if (x.device().is_cpu() || x.device().is_cuda()) && x.dtype() == DType::F32 {
+        } else if crate::batch_norm::has_fused_ops(x) {
             let (scale, shift) = self.eval_affine()?;
             crate::batch_norm::channel_affine(x, &scale, &shift)
         } else {

@@ -8,8 +8,9 @@ use candle_core::{Device, Tensor, Var};
 use dfr_model::weights::{load_into, name_map, read_tensors, Naming};
 use dfr_model::{Arch, EfficientNet, EfficientNetConfig, Error};
 
-fn diff(a: &Tensor, b: &Tensor) -> f32 {
-    (a - b)
+/// `max |t|` (on the CPU).
+fn max_abs(t: &Tensor) -> f32 {
+    t.to_device(&Device::Cpu)
         .unwrap()
         .abs()
         .unwrap()
@@ -17,6 +18,12 @@ fn diff(a: &Tensor, b: &Tensor) -> f32 {
         .unwrap()
         .to_scalar::<f32>()
         .unwrap()
+}
+
+/// `max |a − b|`, on the CPU.
+fn diff(a: &Tensor, b: &Tensor) -> f32 {
+    let cpu = |t: &Tensor| t.to_device(&Device::Cpu).unwrap();
+    max_abs(&(cpu(a) - cpu(b)).unwrap())
 }
 
 fn small_input(n: usize, hw: usize) -> Tensor {
@@ -198,19 +205,10 @@ fn other_head_is_initialised_and_other_errors_are_typed() {
     assert!(load_into(&m3, tv, 0).is_err());
 }
 
-/// `max |a − b| / max |b|`, with `b` moved to `a`'s device.
+/// `max |a − b| / max |b|` (tensors on any devices).
 #[cfg(feature = "cuda")]
 fn rel_diff(a: &Tensor, b: &Tensor) -> f32 {
-    let a = a.to_device(&Device::Cpu).unwrap();
-    let b = b.to_device(&Device::Cpu).unwrap();
-    let scale = b
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
-    diff(&a, &b) / scale.max(1e-12)
+    diff(a, b) / max_abs(b).max(1e-12)
 }
 
 /// The whole model on the GPU against the CPU, from the same weights: eval logits, the
@@ -277,16 +275,6 @@ fn cuda_model_matches_cpu() {
     // batch mean of a 1×1 conv of a train-mode BN's output whose shift is still zero.
     // Batch means are small differences of large sums, so the f32 rounding of the conv
     // outputs (cuBLAS vs the CPU gemm) shows at ~2e-4 of that scale (measured on an H200).
-    let max_abs = |t: &Tensor| {
-        t.to_device(&Device::Cpu)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
-    };
     let worst = |pairs: Vec<(String, Tensor, Tensor)>| {
         let global = pairs
             .iter()
@@ -294,7 +282,6 @@ fn cuda_model_matches_cpu() {
             .fold(0f32, f32::max);
         let mut worst = (0f32, String::new());
         for (n, got, reference) in pairs {
-            let got = got.to_device(&Device::Cpu).unwrap();
             let e = diff(&got, &reference) / max_abs(&reference).max(1e-3 * global);
             if e > worst.0 {
                 worst = (e, n);
