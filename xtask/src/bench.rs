@@ -15,6 +15,12 @@ pub enum Target {
     Data,
     /// EfficientNet-B0 train step, eval forward and PGD-10 throughput.
     Model,
+    /// Learning curves of the study's baseline recipe over seeds, ours against PyTorch's
+    /// (`--pytorch`).
+    Learning,
+    /// Statistics of what the training augmentation hands the model, ours against
+    /// torchvision's (`--pytorch`).
+    Augment,
 }
 
 /// Options of `cargo xtask bench`.
@@ -48,6 +54,23 @@ pub struct BenchArgs {
     /// `224x64,128x32`.
     #[arg(long, value_delimiter = ',', value_parser = parse_config)]
     configs: Option<Vec<(usize, usize)>>,
+    /// `bench learning`: seeds, e.g. `1,2,3,4,5,6`.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3,4,5,6")]
+    seeds: Vec<u64>,
+    /// `bench learning` / `bench augment`: a Python with torch and torchvision to run the
+    /// PyTorch reference side by side (`xtask/bench/pt_learning.py`, `pt_augment.py`).
+    #[arg(long)]
+    pytorch: Option<PathBuf>,
+    /// `bench learning`: study file (default: the embedded experiments/quick.toml).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// `bench learning`: experiment override KEY=VALUE (repeatable), e.g.
+    /// `--set model.dropout=0`.
+    #[arg(long = "set")]
+    sets: Vec<String>,
+    /// `bench augment`: augmented draws per source image.
+    #[arg(long, default_value_t = 200)]
+    draws: u64,
     /// Also write the JSON to this file.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -87,6 +110,20 @@ pub fn run(a: BenchArgs) -> Result<()> {
             };
             crate::bench_model::bench_model(&opts, &device)?
         }
+        Target::Learning => {
+            crate::bench_learning::bench_learning(&crate::bench_learning::LearningOptions {
+                config: a.config.clone(),
+                seeds: a.seeds.clone(),
+                pytorch: a.pytorch.clone(),
+                sets: a.sets.clone(),
+            })?
+        }
+        Target::Augment => crate::bench_augment::bench_augment(
+            &bench_files(&a)?,
+            a.size,
+            a.draws,
+            a.pytorch.as_deref(),
+        )?,
     };
     let text = serde_json::to_string_pretty(&report)?;
     println!("{text}");

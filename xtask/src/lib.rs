@@ -12,6 +12,8 @@ macro_rules! col {
 
 pub mod ablation;
 pub mod bench;
+pub mod bench_augment;
+pub mod bench_learning;
 pub mod bench_model;
 pub mod parity;
 pub mod published;

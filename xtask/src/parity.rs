@@ -18,6 +18,18 @@ pub fn fixtures_dir(arg: Option<PathBuf>) -> PathBuf {
 /// One printed row: (name, error, tolerance, pass, note).
 type Row = (String, f64, f64, bool, String);
 
+/// A row of a [`dfr_model::parity::Check`]: its tolerance is `atol + rtol·max|reference|`.
+fn model_row(prefix: &str, c: dfr_model::parity::Check) -> Row {
+    let scale = (c.max_abs / c.max_rel.max(1e-30)).min(f64::MAX);
+    (
+        format!("{prefix}/{}", c.name),
+        c.max_abs,
+        c.atol + c.rtol * scale,
+        c.passed,
+        c.note,
+    )
+}
+
 /// Runs all checks and fails if any does.
 pub fn run(dir: Option<PathBuf>) -> Result<()> {
     let dir = fixtures_dir(dir);
@@ -34,14 +46,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
         .with_context(|| ctx("model vectors (b0_case, lite0)"))?
         .checks
     {
-        let tol = c.atol + c.rtol * (c.max_abs / c.max_rel.max(1e-30)).min(f64::MAX);
-        rows.push((
-            format!("model/{}", c.name),
-            c.max_abs,
-            tol,
-            c.passed,
-            c.note,
-        ));
+        rows.push(model_row("model", c));
     }
     for c in dfr_train::parity::check_pim_case(&dir).with_context(|| ctx("pim_case"))? {
         rows.push((
@@ -52,6 +57,9 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
             String::new(),
         ));
     }
+    let trajectory =
+        dfr_train::parity::check_train_trajectory(&dir).with_context(|| ctx("train_trajectory"))?;
+    rows.extend(trajectory.checks.into_iter().map(|c| model_row("train", c)));
     for c in dfr_explain::check_fixtures(&dir).with_context(|| ctx("gradcam/cam vectors"))? {
         rows.push((
             format!("explain/{}", c.name),

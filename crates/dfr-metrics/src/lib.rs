@@ -33,6 +33,7 @@ mod parity;
 mod precision_recall;
 mod report;
 mod roc;
+mod stats;
 mod threshold;
 
 pub use bootstrap::{
@@ -57,6 +58,7 @@ pub use report::BinaryReport;
 pub use roc::{
     eer, eer_point, eer_point_from_curve, roc_auc, roc_curve, roc_curve_with, EerPoint, RocCurve,
 };
+pub use stats::{mean_sd, standard_errors_apart};
 pub use threshold::{
     best_macro_f1_threshold, eer_threshold, predict, youden_threshold, ThresholdChoice,
     ThresholdRule, DEFAULT_THRESHOLD,

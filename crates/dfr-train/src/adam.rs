@@ -64,6 +64,18 @@ impl Adam {
         })
     }
 
+    /// A fresh optimiser over every trainable parameter of `model` (frozen ones are left out,
+    /// as a PyTorch optimiser built from `requires_grad` parameters would).
+    pub fn for_trainable(model: &dfr_model::EfficientNet, params: AdamParams) -> Result<Self> {
+        let vars = model
+            .named_params()
+            .iter()
+            .filter(|(_, p)| p.is_trainable())
+            .map(|(n, p)| (n.clone(), p.var().clone()))
+            .collect();
+        Self::new(vars, params)
+    }
+
     /// One update from the gradients in `grads` (a parameter without gradient is left as is,
     /// its moments unchanged — as PyTorch does for `grad is None`).
     pub fn step(&mut self, grads: &GradStore) -> Result<()> {

@@ -200,6 +200,25 @@ pub fn frozen_shallow_step(
     Ok((logits, value, grads))
 }
 
+/// One plain training step (the `baseline` strategy with every layer trainable): the whole
+/// model in train mode (batch-statistics BatchNorm, running statistics updated once; dropout
+/// and stochastic depth drawn from `seed`), class-weighted cross-entropy, backward.
+/// Returns the logits, the loss and the gradients; the optimiser step is the caller's.
+pub fn baseline_step(
+    model: &EfficientNet,
+    x: &Tensor,
+    y: &Tensor,
+    class_weights: Option<&Tensor>,
+    seed: u64,
+) -> Result<(Tensor, f32, GradStore)> {
+    model.set_seed(seed);
+    let logits = model.forward_t(x, true)?;
+    let loss = weighted_cross_entropy(&logits, y, class_weights)?;
+    let value = loss.to_scalar::<f32>()?;
+    let grads = loss.backward()?;
+    Ok((logits, value, grads))
+}
+
 /// Casts labels to the `u32` tensor the loss expects.
 pub fn labels_tensor(labels: &[u32], device: &candle_core::Device) -> Result<Tensor> {
     Tensor::from_slice(labels, labels.len(), device)?.to_dtype(DType::U32)

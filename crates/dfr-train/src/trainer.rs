@@ -4,7 +4,7 @@ use crate::adam::{Adam, AdamParams};
 use crate::config::{ExperimentConfig, Strategy};
 use crate::error::{Result, TrainError};
 use crate::evaluate::{score, Scores};
-use crate::pim::{frozen_shallow_step, labels_tensor, pim_step};
+use crate::pim::{baseline_step, frozen_shallow_step, labels_tensor, pim_step};
 use crate::state::{self, TrainState};
 use candle_core::{Device, Tensor};
 use dfr_data::{EvalTransform, Loader, LoaderConfig, Split, Transform};
@@ -113,8 +113,9 @@ fn classification(labels: &[u32], scores: &[f32]) -> Result<(f64, f64, Option<f6
     Ok((acc, f1, auc))
 }
 
-/// Builds the model an experiment describes (weights loaded, shallow part frozen if asked).
-pub fn build_model(cfg: &ExperimentConfig, device: &Device) -> Result<EfficientNet> {
+/// The model configuration an experiment describes (architecture defaults with its
+/// dropout, stochastic-depth and BatchNorm-momentum overrides).
+pub fn model_config(cfg: &ExperimentConfig) -> Result<EfficientNetConfig> {
     let arch: dfr_model::Arch = cfg.model.arch.parse()?;
     let mut mc = EfficientNetConfig::new(arch, 2);
     if let Some(p) = cfg.model.dropout {
@@ -126,7 +127,12 @@ pub fn build_model(cfg: &ExperimentConfig, device: &Device) -> Result<EfficientN
     if let Some(m) = cfg.model.bn_momentum {
         mc.bn_momentum = m;
     }
-    let model = EfficientNet::new(mc, device, cfg.run.seed)?;
+    Ok(mc)
+}
+
+/// Builds the model an experiment describes (weights loaded, shallow part frozen if asked).
+pub fn build_model(cfg: &ExperimentConfig, device: &Device) -> Result<EfficientNet> {
+    let model = EfficientNet::new(model_config(cfg)?, device, cfg.run.seed)?;
     if !cfg.model.weights.is_empty() {
         let report = dfr_model::weights::load_weights(&model, &cfg.model.weights)?;
         tracing::info!(
@@ -280,14 +286,8 @@ pub fn train(cfg: &ExperimentConfig, opts: &TrainOptions) -> Result<TrainOutcome
 
     // Model and optimiser.
     let model = build_model(cfg, &device)?;
-    let vars: Vec<(String, candle_core::Var)> = model
-        .named_params()
-        .iter()
-        .filter(|(_, p)| p.is_trainable())
-        .map(|(n, p)| (n.clone(), p.var().clone()))
-        .collect();
-    let mut adam = Adam::new(
-        vars,
+    let mut adam = Adam::for_trainable(
+        &model,
         AdamParams {
             lr: t.lr,
             beta1: t.beta1,
@@ -365,17 +365,7 @@ pub fn train(cfg: &ExperimentConfig, opts: &TrainOptions) -> Result<TrainOutcome
                     cfg.gradreg.stage,
                     seed,
                 )?,
-                Strategy::Baseline => {
-                    model.set_seed(seed);
-                    let logits = model.forward_t(&x, true)?;
-                    let l = dfr_model::loss::weighted_cross_entropy(
-                        &logits,
-                        &y,
-                        class_weights.as_ref(),
-                    )?;
-                    let v = l.to_scalar::<f32>()?;
-                    (logits, v, l.backward()?)
-                }
+                Strategy::Baseline => baseline_step(&model, &x, &y, class_weights.as_ref(), seed)?,
             };
             if !loss.is_finite() {
                 return Err(TrainError::NonFinite {

@@ -3,3 +3,4 @@
 
 mod pim_parity;
 mod training;
+mod trajectory;

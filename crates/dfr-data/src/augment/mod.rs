@@ -2,8 +2,8 @@
 //!
 //! Training (in this order, as the study's `transforms.Compose`):
 //! `RandomResizedCrop(size, scale, ratio)` → `RandomHorizontalFlip(p)` →
-//! `ColorJitter(brightness, contrast, saturation, hue)` → `RandomRotation(±degrees, bilinear,
-//! fill 0)`. Evaluation: a bilinear resize to `size × size`. Both produce planar `f32` images
+//! `ColorJitter(brightness, contrast, saturation, hue)` → `RandomRotation(±degrees, fill 0)`
+//! with torchvision's default nearest-neighbour sampling (bilinear on request). Evaluation: a bilinear resize to `size × size`. Both produce planar `f32` images
 //! in `[0, 1]`; ImageNet normalisation is the model's job.
 
 pub mod color;
@@ -15,6 +15,7 @@ use crate::error::{DataError, Result};
 use crate::image::ImageF32;
 use color::ColorOp;
 use crop::{uniform, CropBox};
+pub use geometry::Interpolation;
 use rand::seq::SliceRandom;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -41,6 +42,9 @@ pub struct TrainAugment {
     pub hue: f64,
     /// RandomRotation: angle uniform in `[−degrees, degrees]`.
     pub degrees: f64,
+    /// RandomRotation's sampling: `"nearest"` (torchvision's default, as the study's
+    /// `RandomRotation(10)`) or `"bilinear"`, which blurs pixel-level traces.
+    pub rotation_interpolation: Interpolation,
 }
 
 impl Default for TrainAugment {
@@ -55,6 +59,7 @@ impl Default for TrainAugment {
             saturation: 0.1,
             hue: 0.05,
             degrees: 10.0,
+            rotation_interpolation: Interpolation::Nearest,
         }
     }
 }
@@ -86,6 +91,7 @@ impl TrainAugment {
             saturation: 0.0,
             hue: 0.0,
             degrees: 0.0,
+            rotation_interpolation: Interpolation::Nearest,
         }
     }
 
@@ -165,7 +171,7 @@ impl TrainAugment {
             color::apply(&mut img, op);
         }
         if p.angle != 0.0 {
-            img = geometry::rotate(&img, p.angle);
+            img = geometry::rotate_with(&img, p.angle, self.rotation_interpolation);
         }
         Ok(img)
     }
