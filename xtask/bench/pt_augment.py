@@ -2,11 +2,13 @@
 transforms hand the model, over many draws on the same source images.
 
 The draws are exactly those of `transforms.Compose([RandomResizedCrop(size, scale=(0.9, 1)),
-RandomHorizontalFlip(), ColorJitter(0.1, 0.1, 0.1, 0.05), RandomRotation(10), ToTensor()])` on
-PIL images: each transform's own `get_params` (or coin) in the same order on the global RNG,
-then the same functional op, so the drawn parameters can be recorded.
+RandomHorizontalFlip(), ColorJitter(0.1, 0.1, 0.1, 0.05), RandomRotation(10)])`: each
+transform's own `get_params` (or coin) in the same order on the global RNG, then the same
+functional op, so the drawn parameters can be recorded. `--pipeline tensor` (default, dfr-data's
+semantics) converts to a float tensor after the crop; `--pipeline pil` keeps PIL images to the
+end (uint8 after every colour op, as the study's notebook).
 
-Usage: python pt_augment.py --size 64 --draws 200 --rotation nearest --out stats.json FILE...
+Usage: python pt_augment.py [--pipeline tensor|pil] --size 64 --draws 200 --rotation nearest --out stats.json FILE...
 """
 import argparse
 import json
@@ -24,9 +26,11 @@ from torchvision.transforms import InterpolationMode
 BINS = 16
 
 
-def draw(img, size, rotation):
+def draw(img, size, rotation, pipeline):
     top, left, h, w = transforms.RandomResizedCrop.get_params(img, (0.9, 1.0), (3 / 4, 4 / 3))
     out = F.resized_crop(img, top, left, h, w, [size, size], InterpolationMode.BILINEAR, antialias=True)
+    if pipeline == "tensor":
+        out = F.to_tensor(out)
     flip = bool(torch.rand(1) < 0.5)
     if flip:
         out = F.hflip(out)
@@ -35,7 +39,7 @@ def draw(img, size, rotation):
         out = [F.adjust_brightness, F.adjust_contrast, F.adjust_saturation, F.adjust_hue][i](out, [b, c, s, hue][i])
     angle = transforms.RandomRotation.get_params([-10.0, 10.0])
     out = F.rotate(out, angle, rotation, fill=0)
-    x = F.to_tensor(out).numpy().astype(np.float64)
+    x = (out if pipeline == "tensor" else F.to_tensor(out)).numpy().astype(np.float64)
     params = {"area": w * h / (img.width * img.height), "ratio": w / h, "flip": float(flip),
               "brightness": b, "contrast": c, "saturation": s, "hue": hue, "angle": angle}
     return x, params
@@ -57,6 +61,8 @@ def main():
     p.add_argument("--draws", type=int, required=True)
     p.add_argument("--rotation", choices=["nearest", "bilinear"], default="nearest")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--pipeline", choices=["tensor", "pil"], default="tensor",
+                   help="tensor: flip, jitter and rotation on float tensors, as dfr-data; pil: on PIL images")
     p.add_argument("--out", required=True)
     p.add_argument("files", nargs="+")
     a = p.parse_args()
@@ -76,7 +82,7 @@ def main():
     # Epoch-major like a loader: every image once per "epoch".
     for e in range(a.draws):
         for i, img in enumerate(sources):
-            x, prm = draw(img, a.size, rotation)
+            x, prm = draw(img, a.size, rotation, a.pipeline)
             for c in range(3):
                 chan_means[c].append(x[c].mean())
                 sq[c] += (x[c] ** 2).sum()
@@ -92,7 +98,7 @@ def main():
     sd = [float(math.sqrt(max(sq[c] / n_pix - mean[c] ** 2, 0.0))) for c in range(3)]
     out = {
         "implementation": f"torch {torch.__version__}, torchvision {torchvision.__version__}",
-        "images": len(sources), "draws": a.draws, "size": a.size,
+        "pipeline": a.pipeline, "images": len(sources), "draws": a.draws, "size": a.size,
         "channel_mean": [mean_sd(m) for m in chan_means],
         "pixel_sd": sd,
         "histogram": (hist / hist.sum(axis=1, keepdims=True)).tolist(),

@@ -6,7 +6,9 @@ init, U(±1/√1280)), dropout and stochastic depth as given, BatchNorm momentum
 normalisation inside the model, class-weighted cross-entropy (w_c = N / (2·N_c)), Adam,
 shuffled batches (the last one kept), and the training transforms of the study:
 RandomResizedCrop(size, scale) → RandomHorizontalFlip → ColorJitter(0.1, 0.1, 0.1, 0.05) →
-RandomRotation(10) (torchvision's default NEAREST, or --rotation bilinear) on PIL images.
+RandomRotation(10) (torchvision's default NEAREST, or --rotation bilinear). `--pipeline tensor`
+(default) crops and resizes the PIL image, then flips, jitters and rotates the float tensor, as
+dfr-data does; `--pipeline pil` runs every transform on PIL images (uint8 after each colour op).
 After every epoch: validation macro-F1 at threshold 0.5; the best epoch's weights give the
 test ROC-AUC.
 
@@ -110,13 +112,24 @@ def run(args, seed):
     rotation = {"nearest": InterpolationMode.NEAREST, "bilinear": InterpolationMode.BILINEAR}[args.rotation]
     if args.no_augment:
         train_tf = transforms.Compose([transforms.Resize((args.size, args.size)), transforms.ToTensor()])
-    else:
+    elif args.pipeline == "pil":
+        # Every transform on PIL images (uint8 after each colour op), as the study's notebook.
         train_tf = transforms.Compose([
             transforms.RandomResizedCrop(args.size, scale=(0.9, 1.0)),
             transforms.RandomHorizontalFlip(),
             transforms.ColorJitter(0.1, 0.1, 0.1, 0.05),
             transforms.RandomRotation(10, interpolation=rotation),
             transforms.ToTensor(),
+        ])
+    else:
+        # dfr-data's semantics: crop + resize on uint8 (PIL), then flip, jitter and rotation on
+        # float tensors (torchvision's tensor ops, no re-quantisation).
+        train_tf = transforms.Compose([
+            transforms.RandomResizedCrop(args.size, scale=(0.9, 1.0)),
+            transforms.ToTensor(),
+            transforms.RandomHorizontalFlip(),
+            transforms.ColorJitter(0.1, 0.1, 0.1, 0.05),
+            transforms.RandomRotation(10, interpolation=rotation),
         ])
     eval_tf = transforms.Compose([transforms.Resize((args.size, args.size)), transforms.ToTensor()])
     train_items = split_files(args.data, "train")
@@ -176,13 +189,15 @@ def main():
     p.add_argument("--bn-momentum", type=float, default=0.1)
     p.add_argument("--rotation", choices=["nearest", "bilinear"], default="nearest")
     p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--pipeline", choices=["tensor", "pil"], default="tensor",
+                   help="tensor: colour and rotation on float tensors, as dfr-data; pil: all on PIL images")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", required=True)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     seeds = [int(s) for s in args.seeds.split(",") if s]
     result = {"implementation": f"torch {torch.__version__}, torchvision {torchvision.__version__}",
-              "rotation": args.rotation, "seeds": seeds, "runs": [run(args, s) for s in seeds]}
+              "rotation": args.rotation, "pipeline": args.pipeline, "seeds": seeds, "runs": [run(args, s) for s in seeds]}
     with open(args.out + ".tmp", "w") as f:
         json.dump(result, f)
     os.replace(args.out + ".tmp", args.out)

@@ -23,6 +23,25 @@ pub enum Target {
     Augment,
 }
 
+/// Where the PyTorch reference applies the augmentation after the crop.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum PtPipeline {
+    /// Float tensors (dfr-data's semantics).
+    Tensor,
+    /// PIL images (re-quantised to uint8 after each colour op).
+    Pil,
+}
+
+impl PtPipeline {
+    /// The scripts' `--pipeline` value.
+    pub fn flag(self) -> &'static str {
+        match self {
+            PtPipeline::Tensor => "--pipeline=tensor",
+            PtPipeline::Pil => "--pipeline=pil",
+        }
+    }
+}
+
 /// Options of `cargo xtask bench`.
 #[derive(Args)]
 pub struct BenchArgs {
@@ -61,6 +80,11 @@ pub struct BenchArgs {
     /// PyTorch reference side by side (`xtask/bench/pt_learning.py`, `pt_augment.py`).
     #[arg(long)]
     pytorch: Option<PathBuf>,
+    /// `bench learning` / `bench augment`: the PyTorch reference's pipeline: `tensor` (flip,
+    /// jitter and rotation on float tensors after the crop, dfr-data's semantics) or `pil`
+    /// (every transform on PIL images, uint8 after each colour op, as the study's notebook).
+    #[arg(long, value_enum, default_value = "tensor")]
+    pt_pipeline: PtPipeline,
     /// `bench learning`: study file (default: the embedded experiments/quick.toml).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -115,6 +139,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
                 config: a.config.clone(),
                 seeds: a.seeds.clone(),
                 pytorch: a.pytorch.clone(),
+                pipeline: a.pt_pipeline,
                 sets: a.sets.clone(),
             })?
         }
@@ -123,6 +148,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
             a.size,
             a.draws,
             a.pytorch.as_deref(),
+            a.pt_pipeline,
         )?,
     };
     let text = serde_json::to_string_pretty(&report)?;

@@ -263,6 +263,7 @@ pub fn bench_augment(
     size: u32,
     draws: u64,
     python: Option<&Path>,
+    pipeline: crate::bench::PtPipeline,
 ) -> Result<Value> {
     if draws < 2 {
         bail!("--draws: at least 2 draws per image are needed for the statistics");
@@ -290,6 +291,7 @@ pub fn bench_augment(
                 .arg(&script)
                 .args(["--size", &size.to_string(), "--draws", &draws.to_string()])
                 .args(["--rotation", name])
+                .arg(pipeline.flag())
                 .arg("--out")
                 .arg(&out)
                 .args(samples.iter().map(|s| &s.path))

@@ -22,6 +22,8 @@ pub struct LearningOptions {
     pub seeds: Vec<u64>,
     /// Python with torch and torchvision; without it only our runs are made.
     pub pytorch: Option<PathBuf>,
+    /// Where the PyTorch reference augments after the crop.
+    pub pipeline: crate::bench::PtPipeline,
     /// `--set KEY=VALUE` overrides of the experiment (e.g. `model.dropout=0`).
     pub sets: Vec<String>,
 }
@@ -133,6 +135,7 @@ fn pytorch(
     python: &Path,
     ec: &ExperimentConfig,
     seeds: &[u64],
+    pipeline: crate::bench::PtPipeline,
     out: &Path,
 ) -> Result<(String, Vec<LearningRun>)> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/pt_learning.py");
@@ -147,6 +150,7 @@ fn pytorch(
         .arg(&ec.data.root)
         .arg(format!("--seeds={seeds_arg}"))
         .args(pytorch_flags(ec)?)
+        .arg(pipeline.flag())
         .arg("--out")
         .arg(out)
         .status()
@@ -219,6 +223,7 @@ pub fn bench_learning(o: &LearningOptions) -> Result<serde_json::Value> {
             py,
             &first,
             &o.seeds,
+            o.pipeline,
             &tmp.path().join("pytorch.json"),
         )?),
         None => None,
@@ -274,6 +279,7 @@ pub fn bench_learning(o: &LearningOptions) -> Result<serde_json::Value> {
         "seeds": o.seeds,
         "experiment_overrides": o.sets,
         "pytorch": reference.as_ref().map(|(i, _)| i.clone()),
+        "pytorch_pipeline": o.pipeline.flag(),
         "rows": rows,
         "max_standard_errors_apart": reference.as_ref().map(|_| max_se),
         "ours_runs": runs,
