@@ -1,32 +1,10 @@
 //! The Perturbation Injection Module against PyTorch (`pim_case.safetensors`).
 
-use std::path::PathBuf;
-
-fn fixtures() -> Option<PathBuf> {
-    let dir = std::env::var_os("REFERENCE_VECTORS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/fixtures"
-            ))
-        });
-    if dir.join("pim_case.safetensors").is_file() {
-        return Some(dir);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "reference vectors not found at {} (CI is set: they are required)",
-            dir.display()
-        );
-    }
-    eprintln!("skipping: reference vectors not found at {}", dir.display());
-    None
-}
-
 #[test]
 fn pim_step_matches_pytorch() {
-    let Some(dir) = fixtures() else { return };
+    let Some(dir) = crate::common::fixtures("pim_case.safetensors") else {
+        return;
+    };
     let checks = dfr_train::parity::check_pim_case(&dir).unwrap();
     for c in &checks {
         eprintln!(
@@ -48,7 +26,9 @@ fn pim_step_matches_pytorch() {
 
 #[test]
 fn frozen_shallow_part_gets_no_gradient() {
-    let Some(dir) = fixtures() else { return };
+    let Some(dir) = crate::common::fixtures("pim_case.safetensors") else {
+        return;
+    };
     let dev = candle_core::Device::Cpu;
     let model = dfr_model::parity::load_b0_fixture_model(&dir, &dev).unwrap();
     model.set_stages_trainable(1, false);

@@ -1,33 +1,11 @@
 //! The whole training loop against PyTorch: 40 Adam steps on one batch
 //! (`train_trajectory.safetensors`).
 
-use std::path::PathBuf;
-
-fn fixtures() -> Option<PathBuf> {
-    let dir = std::env::var_os("REFERENCE_VECTORS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/fixtures"
-            ))
-        });
-    if dir.join("train_trajectory.safetensors").is_file() {
-        return Some(dir);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "reference vectors not found at {} (CI is set: they are required)",
-            dir.display()
-        );
-    }
-    eprintln!("skipping: reference vectors not found at {}", dir.display());
-    None
-}
-
 #[test]
 fn forty_step_trajectory_matches_pytorch() {
-    let Some(dir) = fixtures() else { return };
+    let Some(dir) = crate::common::fixtures("train_trajectory.safetensors") else {
+        return;
+    };
     let t = dfr_train::parity::check_train_trajectory(&dir).unwrap();
     let rel = t.relative_differences();
     for (i, ((a, b), r)) in t.loss.iter().zip(&t.reference).zip(&rel).enumerate() {

@@ -27,43 +27,60 @@ pub fn rotate_with(img: &ImageF32, degrees: f32, interpolation: Interpolation) -
     }
 }
 
-/// The inverse map of a rotation by `degrees` about the centre, in pixel-index coordinates:
-/// output `(x, y)` → input `(x_i, y_i)` with `x_i = cos·(x − c_x) − sin·(y − c_y) + c_x`,
-/// `y_i = sin·(x − c_x) + cos·(y − c_y) + c_y` (y down, `c = (size − 1)/2`).
-fn inverse_map(w: usize, h: usize, degrees: f32) -> impl Fn(usize, usize) -> (f64, f64) {
+/// Rotates counter-clockwise by `degrees` about the centre: for every output pixel, the
+/// inverse map gives the source position `(x_i, y_i)` in pixel-index coordinates
+/// (`x_i = cos·(x − c_x) − sin·(y − c_y) + c_x`, `y_i = sin·(x − c_x) + cos·(y − c_y) + c_y`,
+/// y down, `c = (size − 1)/2`) and `sample(img, x_i, y_i, rgb)` writes its three channels
+/// (left at 0 for fill).
+fn rotate_by(
+    img: &ImageF32,
+    degrees: f32,
+    sample: impl Fn(&ImageF32, f64, f64, &mut [f32; 3]),
+) -> ImageF32 {
+    if degrees == 0.0 {
+        return img.clone();
+    }
+    let (w, h) = (img.width, img.height);
     let (sin, cos) = (degrees as f64).to_radians().sin_cos();
     let (cx, cy) = ((w as f64 - 1.0) * 0.5, (h as f64 - 1.0) * 0.5);
-    move |ox, oy| {
-        let (xo, yo) = (ox as f64 - cx, oy as f64 - cy);
-        (cos * xo - sin * yo + cx, sin * xo + cos * yo + cy)
+    let mut out = ImageF32::zeros(w, h);
+    let n = w * h;
+    for oy in 0..h {
+        let yo = oy as f64 - cy;
+        for ox in 0..w {
+            let xo = ox as f64 - cx;
+            let mut rgb = [0f32; 3];
+            sample(
+                img,
+                cos * xo - sin * yo + cx,
+                sin * xo + cos * yo + cy,
+                &mut rgb,
+            );
+            let o = oy * w + ox;
+            for (c, v) in rgb.into_iter().enumerate() {
+                out.data[c * n + o] = v;
+            }
+        }
     }
+    out
 }
 
 /// Nearest-neighbour rotation with zero fill, as PIL's `Image.rotate(angle, NEAREST,
 /// fillcolor=0)`: the source pixel is `floor(x_i + ½)`, `floor(y_i + ½)` (PIL samples at pixel
 /// centres and truncates), and an output pixel whose source lies outside the image is 0.
 pub fn rotate_nearest(img: &ImageF32, degrees: f32) -> ImageF32 {
-    if degrees == 0.0 {
-        return img.clone();
-    }
     let (w, h) = (img.width, img.height);
-    let map = inverse_map(w, h, degrees);
-    let mut out = ImageF32::zeros(w, h);
     let n = w * h;
-    for oy in 0..h {
-        for ox in 0..w {
-            let (xi, yi) = map(ox, oy);
-            let (sx, sy) = ((xi + 0.5).floor(), (yi + 0.5).floor());
-            if sx < 0.0 || sy < 0.0 || sx >= w as f64 || sy >= h as f64 {
-                continue;
-            }
-            let (s, o) = (sy as usize * w + sx as usize, oy * w + ox);
-            for c in 0..3 {
-                out.data[c * n + o] = img.data[c * n + s];
-            }
+    rotate_by(img, degrees, |img, xi, yi, rgb| {
+        let (sx, sy) = ((xi + 0.5).floor(), (yi + 0.5).floor());
+        if sx < 0.0 || sy < 0.0 || sx >= w as f64 || sy >= h as f64 {
+            return;
         }
-    }
-    out
+        let s = sy as usize * w + sx as usize;
+        for (c, v) in rgb.iter_mut().enumerate() {
+            *v = img.data[c * n + s];
+        }
+    })
 }
 
 /// Mirrors the image left–right in place.
@@ -80,46 +97,36 @@ pub fn hflip(img: &mut ImageF32) {
 /// with the fill by the sampled coverage mask (so border pixels are attenuated by their
 /// in-image fraction).
 pub fn rotate(img: &ImageF32, degrees: f32) -> ImageF32 {
-    if degrees == 0.0 {
-        return img.clone();
-    }
     let (w, h) = (img.width, img.height);
-    let map = inverse_map(w, h, degrees);
-    let mut out = ImageF32::zeros(w, h);
     let n = w * h;
-    for oy in 0..h {
-        for ox in 0..w {
-            let (xi, yi) = map(ox, oy);
-            let x0 = xi.floor();
-            let y0 = yi.floor();
-            let (fx, fy) = ((xi - x0) as f32, (yi - y0) as f32);
-            let (x0, y0) = (x0 as i64, y0 as i64);
-            let taps = [
-                (x0, y0, (1.0 - fx) * (1.0 - fy)),
-                (x0 + 1, y0, fx * (1.0 - fy)),
-                (x0, y0 + 1, (1.0 - fx) * fy),
-                (x0 + 1, y0 + 1, fx * fy),
-            ];
-            let o = oy * w + ox;
-            let mut coverage = 0.0f32;
-            for (tx, ty, wt) in taps {
-                if tx < 0 || ty < 0 || tx >= w as i64 || ty >= h as i64 || wt == 0.0 {
-                    continue;
-                }
-                coverage += wt;
-                let s = ty as usize * w + tx as usize;
-                for c in 0..3 {
-                    out.data[c * n + o] += wt * img.data[c * n + s];
-                }
+    rotate_by(img, degrees, |img, xi, yi, rgb| {
+        let x0 = xi.floor();
+        let y0 = yi.floor();
+        let (fx, fy) = ((xi - x0) as f32, (yi - y0) as f32);
+        let (x0, y0) = (x0 as i64, y0 as i64);
+        let taps = [
+            (x0, y0, (1.0 - fx) * (1.0 - fy)),
+            (x0 + 1, y0, fx * (1.0 - fy)),
+            (x0, y0 + 1, (1.0 - fx) * fy),
+            (x0 + 1, y0 + 1, fx * fy),
+        ];
+        let mut coverage = 0.0f32;
+        for (tx, ty, wt) in taps {
+            if tx < 0 || ty < 0 || tx >= w as i64 || ty >= h as i64 || wt == 0.0 {
+                continue;
             }
-            if coverage < 1.0 {
-                for c in 0..3 {
-                    out.data[c * n + o] *= coverage;
-                }
+            coverage += wt;
+            let s = ty as usize * w + tx as usize;
+            for (c, v) in rgb.iter_mut().enumerate() {
+                *v += wt * img.data[c * n + s];
             }
         }
-    }
-    out
+        if coverage < 1.0 {
+            for v in rgb.iter_mut() {
+                *v *= coverage;
+            }
+        }
+    })
 }
 
 #[cfg(test)]
