@@ -154,7 +154,8 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let text = serde_json::to_string_pretty(&report)?;
     println!("{text}");
     if let Some(out) = &a.out {
-        dfr_data::decode::write_atomic(out, text.as_bytes())?;
+        dfr_fs::write_atomic(out, text.as_bytes())
+            .with_context(|| format!("writing {}", out.display()))?;
     }
     Ok(())
 }

@@ -127,7 +127,7 @@ fn pgd_bench(
 ) -> Result<()> {
     let bs = x.dim(0)?;
     let per_second = |secs: f64| serde_json::Value::from(bs as f64 / secs);
-    model.set_trainable(false);
+    let _frozen = model.freeze(); // input gradients only, as an attack runs
     let steps = 10;
     let pgd_once = || {
         timed(dev, 1, || {

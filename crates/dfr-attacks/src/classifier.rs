@@ -8,7 +8,7 @@ use candle_core::{Device, Result, Tensor};
 ///
 /// Attacks only need input gradients. candle computes the gradient of every tracked
 /// tensor of the graph, weights included; an implementation should therefore keep
-/// its weights out of the graph while [`Classifier::set_params_frozen`] is on (see the
+/// its weights out of the graph while [`Classifier::freeze`]'s guard lives (see the
 /// implementation for [`dfr_model::EfficientNet`], whose frozen parameters enter the
 /// graph detached, so a backward pass computes no weight gradient at all).
 pub trait Classifier {
@@ -25,17 +25,11 @@ pub trait Classifier {
         Device::Cpu
     }
 
-    /// Per-parameter "frozen" state, to be restored with
-    /// [`Classifier::restore_params_state`] (empty when the model has no such switch).
-    fn params_state(&self) -> Vec<bool> {
-        Vec::new()
+    /// Freezes the model's parameters until the returned guard is dropped, so that a
+    /// backward pass computes input gradients only (`None`: nothing to freeze).
+    fn freeze(&self) -> Option<dfr_model::FrozenParams<'_>> {
+        None
     }
-
-    /// Freezes (`true`) or unfreezes all parameters. The default does nothing.
-    fn set_params_frozen(&self, _frozen: bool) {}
-
-    /// Restores a state returned by [`Classifier::params_state`].
-    fn restore_params_state(&self, _state: &[bool]) {}
 }
 
 impl Classifier for dfr_model::EfficientNet {
@@ -51,21 +45,8 @@ impl Classifier for dfr_model::EfficientNet {
         dfr_model::EfficientNet::device(self).clone()
     }
 
-    fn params_state(&self) -> Vec<bool> {
-        self.named_params()
-            .iter()
-            .map(|(_, p)| !p.is_trainable())
-            .collect()
-    }
-
-    fn set_params_frozen(&self, frozen: bool) {
-        self.set_trainable(!frozen)
-    }
-
-    fn restore_params_state(&self, state: &[bool]) {
-        for ((_, p), &frozen) in self.named_params().iter().zip(state) {
-            p.set_trainable(!frozen)
-        }
+    fn freeze(&self) -> Option<dfr_model::FrozenParams<'_>> {
+        Some(dfr_model::EfficientNet::freeze(self))
     }
 }
 
@@ -79,14 +60,8 @@ impl<C: Classifier + ?Sized> Classifier for &C {
     fn device(&self) -> Device {
         (**self).device()
     }
-    fn params_state(&self) -> Vec<bool> {
-        (**self).params_state()
-    }
-    fn set_params_frozen(&self, frozen: bool) {
-        (**self).set_params_frozen(frozen)
-    }
-    fn restore_params_state(&self, state: &[bool]) {
-        (**self).restore_params_state(state)
+    fn freeze(&self) -> Option<dfr_model::FrozenParams<'_>> {
+        (**self).freeze()
     }
 }
 
@@ -127,31 +102,5 @@ impl<F: Fn(&Tensor) -> Result<Tensor>> Classifier for FnClassifier<F> {
     }
     fn device(&self) -> Device {
         self.device.clone()
-    }
-}
-
-/// Freezes a classifier's parameters for its lifetime and restores their previous
-/// state when dropped.
-pub struct FrozenGuard<'a, C: Classifier + ?Sized> {
-    model: &'a C,
-    state: Vec<bool>,
-}
-
-impl<'a, C: Classifier + ?Sized> FrozenGuard<'a, C> {
-    /// Freezes every parameter of `model`.
-    pub fn new(model: &'a C) -> Self {
-        let state = model.params_state();
-        model.set_params_frozen(true);
-        Self { model, state }
-    }
-}
-
-impl<C: Classifier + ?Sized> Drop for FrozenGuard<'_, C> {
-    fn drop(&mut self) {
-        if self.state.is_empty() {
-            self.model.set_params_frozen(false);
-        } else {
-            self.model.restore_params_state(&self.state);
-        }
     }
 }

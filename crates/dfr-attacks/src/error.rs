@@ -9,7 +9,8 @@ pub enum AttackError {
     /// An error from candle (shapes, devices, kernels).
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
-    /// An error of the model crate (checkpoint loading).
+    /// An error of the model crate (checkpoint loading, a checkpoint that is not a
+    /// binary detector of the requested architecture).
     #[error(transparent)]
     Model(#[from] dfr_model::Error),
     /// An error of the data crate (decoding, loader configuration).
@@ -25,6 +26,16 @@ pub enum AttackError {
         path: PathBuf,
         /// The underlying error.
         source: std::io::Error,
+    },
+    /// A report or manifest could not be serialised.
+    #[error("cannot serialise the {what} as {format}: {message}")]
+    Serialize {
+        /// What was serialised.
+        what: &'static str,
+        /// The format (`JSON`, `CSV`).
+        format: &'static str,
+        /// The serialiser's message.
+        message: String,
     },
     /// ε is negative, not finite or larger than 1 (images live in [0, 1]).
     #[error("invalid epsilon {0}: must be finite and in [0, 1]")]
@@ -54,16 +65,6 @@ pub enum AttackError {
         /// Classes of the model (or of its logits).
         found: usize,
     },
-    /// The checkpoint's architecture differs from the one requested.
-    #[error("checkpoint {path}: architecture {found}, expected {expected}")]
-    ArchMismatch {
-        /// The checkpoint.
-        path: PathBuf,
-        /// Architecture requested.
-        expected: String,
-        /// Architecture in the checkpoint.
-        found: String,
-    },
     /// Input tensors of the wrong shape, dtype or range.
     #[error("invalid input: {0}")]
     InvalidInput(String),
@@ -80,6 +81,18 @@ impl AttackError {
         AttackError::InvalidParam {
             name,
             message: message.into(),
+        }
+    }
+
+    pub(crate) fn serialize(
+        what: &'static str,
+        format: &'static str,
+        e: &dyn std::fmt::Display,
+    ) -> Self {
+        AttackError::Serialize {
+            what,
+            format,
+            message: e.to_string(),
         }
     }
 

@@ -3,34 +3,44 @@
 //! - [`Classifier`]: what an attack needs from a model (images in [0, 1] → eval-mode
 //!   logits, normalisation inside), implemented for [`dfr_model::EfficientNet`] and
 //!   any closure ([`FnClassifier`]).
-//! - [`run_attack`]: FGSM, PGD, MI-FGSM (torchattacks 3.5 semantics) and APGD-CE
-//!   (Croce & Hein 2020 reference implementation), untargeted or targeted, CE loss
-//!   optionally class-weighted, seeded random starts. Parameters are frozen during an
-//!   attack so that the backward pass computes the input gradient only.
-//! - [`evaluate_samples`] / [`evaluate_loader`] / [`evaluate_batches`]: robust
-//!   evaluation over a list of ε (clean ε = 0 included) with accuracy, macro-F1,
-//!   ROC-AUC, confusion matrix, per-source accuracy, perturbation norms, per-sample
-//!   worst case over attacks, and [`SanityCheck`]s; a [`RobustReport`] prints as a
-//!   table and writes JSON / CSV; adversarial examples can be saved losslessly
-//!   (f32 safetensors, see [`io`]).
+//! - [`run_attack`] ([`attack`]): FGSM, PGD, MI-FGSM (torchattacks 3.5 semantics) and
+//!   APGD-CE (Croce & Hein 2020 reference implementation), untargeted or targeted, CE
+//!   loss optionally class-weighted, seeded random starts. Parameters are frozen during
+//!   an attack so that the backward pass computes the input gradient only.
+//! - [`evaluate_samples`] / [`evaluate_loader`] / [`evaluate_batches`] ([`eval`]):
+//!   robust evaluation ([`RobustEvalConfig`]) over a list of ε (clean ε = 0 included)
+//!   with accuracy, macro-F1, ROC-AUC, confusion matrix, per-source accuracy,
+//!   perturbation norms, per-sample worst case over attacks, and [`SanityCheck`]s; a
+//!   [`RobustReport`] prints as a table and writes JSON / CSV; adversarial examples can
+//!   be saved losslessly (f32 safetensors, [`adversarial`]).
+//!
+//! Modules, each importing only those listed before it: `error`, [`classifier`],
+//! [`attack`], [`config`], [`batch`], `collect`, [`sanity`], [`report`],
+//! [`adversarial`], [`eval`] (checked by the `module_dag` test).
 
+pub mod adversarial;
 pub mod attack;
+pub mod batch;
 pub mod classifier;
-mod display;
+mod collect;
+pub mod config;
 pub mod error;
 pub mod eval;
-pub mod io;
+pub mod report;
 pub mod sanity;
 
+pub use adversarial::{read_saved_batch, AdversarialWriter, BatchToSave, SavedFile};
 pub use attack::{
     check_eps, perturbation_norms, run_attack, AttackKind, AttackOutput, AttackParams, Goal,
-    GradStats,
+    GradStats, Schedule,
 };
-pub use classifier::{Classifier, FnClassifier, FrozenGuard};
+pub use batch::EvalBatch;
+pub use classifier::{Classifier, FnClassifier};
+pub use config::{parse_attacks, RobustEvalConfig};
 pub use error::{AttackError, Result};
-pub use eval::{
-    check_detector_meta, compute_metrics, evaluate_batches, evaluate_loader, evaluate_samples,
-    load_detector, parse_attacks, AttackResult, EpsResult, EvalBatch, Metrics, RobustEvalConfig,
-    RobustReport, SourceAccuracy, WorstCaseResult,
+pub use eval::{evaluate_batches, evaluate_loader, evaluate_samples};
+pub use report::{
+    compute_metrics, AttackResult, EpsResult, Metrics, RobustReport, SourceAccuracy,
+    WorstCaseResult,
 };
 pub use sanity::SanityCheck;

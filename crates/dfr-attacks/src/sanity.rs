@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::eval::{Collected, RobustEvalConfig};
+use crate::collect::Collected;
+use crate::config::RobustEvalConfig;
 
 /// One sanity check and its outcome.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,5 +4,6 @@
 mod common;
 
 mod attacks;
+mod module_dag;
 mod parity;
 mod robust_eval;

@@ -5,8 +5,8 @@ use crate::common;
 
 use candle_core::{Device, Tensor};
 use dfr_attacks::{
-    evaluate_batches, evaluate_samples, load_detector, parse_attacks, AttackError, AttackKind,
-    EvalBatch, FnClassifier, RobustEvalConfig, RobustReport,
+    evaluate_batches, evaluate_samples, parse_attacks, AttackError, AttackKind, EvalBatch,
+    FnClassifier, RobustEvalConfig, RobustReport,
 };
 use dfr_data::synth::{generate, SplitCounts, SynthConfig};
 use dfr_data::{DataConfig, EvalTransform, LayoutKind, Loader, LoaderConfig, Split, Transform};
@@ -169,7 +169,7 @@ fn robust_evaluation_on_a_tiny_synthetic_set() {
     assert_eq!(names.len(), 2, "{names:?}");
     // saved adversarial examples: lossless, re-evaluate to the saved scores
     assert_eq!(report.adversarial_dir.as_deref(), Some(adv_dir.as_path()));
-    let manifest: Vec<dfr_attacks::io::SavedFile> =
+    let manifest: Vec<dfr_attacks::SavedFile> =
         serde_json::from_str(&std::fs::read_to_string(adv_dir.join("manifest.json")).unwrap())
             .unwrap();
     // 2 batches x (clean + 4 attacks x 3 eps)
@@ -178,9 +178,26 @@ fn robust_evaluation_on_a_tiny_synthetic_set() {
         .iter()
         .find(|f| f.attack == "pgd" && f.eps > 0.03)
         .unwrap();
-    let (t, meta) =
-        dfr_attacks::io::read_saved_batch(&adv_dir.join(&f.file), &Device::Cpu).unwrap();
+    let (t, meta) = dfr_attacks::read_saved_batch(&adv_dir.join(&f.file), &Device::Cpu).unwrap();
     assert_eq!(meta["attack"], "pgd");
+    // the saved step size and steps are the report's
+    let r = report.get(AttackKind::Pgd, f.eps).unwrap();
+    assert_eq!(meta["step_size"].parse::<f64>().unwrap(), r.step_size);
+    assert_eq!(meta["steps"].parse::<usize>().unwrap(), r.steps);
+    for kind in [AttackKind::Fgsm, AttackKind::Apgd] {
+        let g = manifest
+            .iter()
+            .find(|g| g.attack == kind.name() && g.eps == f.eps)
+            .unwrap();
+        let (_, m) = dfr_attacks::read_saved_batch(&adv_dir.join(&g.file), &Device::Cpu).unwrap();
+        let r = report.get(kind, f.eps).unwrap();
+        assert_eq!(
+            m["step_size"].parse::<f64>().unwrap(),
+            r.step_size,
+            "{kind}"
+        );
+        assert_eq!(m["steps"].parse::<usize>().unwrap(), r.steps, "{kind}");
+    }
     let images = &t["images"];
     assert_eq!(images.dims(), &[f.n, 3, 32, 32]);
     let probs = candle_nn::ops::softmax_last_dim(&model.forward_t(images, false).unwrap()).unwrap();
@@ -387,38 +404,4 @@ fn bad_evaluation_input_is_a_typed_error() {
             found: 1000
         })
     ));
-}
-
-#[test]
-fn mismatched_checkpoints_are_rejected() {
-    use dfr_model::{Arch, EfficientNet, EfficientNetConfig};
-    let dir = tempfile::tempdir().unwrap();
-    let dev = Device::Cpu;
-    // an ImageNet-style 1000-class checkpoint
-    let p1000 = dir.path().join("imagenet.safetensors");
-    let m = EfficientNet::new(EfficientNetConfig::new(Arch::Lite0, 1000), &dev, 0).unwrap();
-    dfr_model::checkpoint::save_checkpoint(&m, &p1000, None).unwrap();
-    let err = load_detector(&p1000, &dev, None).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            AttackError::ClassMismatch {
-                expected: 2,
-                found: 1000
-            }
-        ),
-        "{err}"
-    );
-    println!("{err}");
-    // a binary Lite0 checkpoint asked for as B0
-    let p2 = dir.path().join("lite0.safetensors");
-    let m = EfficientNet::new(EfficientNetConfig::new(Arch::Lite0, 2), &dev, 0).unwrap();
-    dfr_model::checkpoint::save_checkpoint(&m, &p2, None).unwrap();
-    let err = load_detector(&p2, &dev, Some(Arch::B0)).unwrap_err();
-    assert!(matches!(err, AttackError::ArchMismatch { .. }), "{err}");
-    println!("{err}");
-    let ok = load_detector(&p2, &dev, Some(Arch::Lite0)).unwrap();
-    assert_eq!(ok.config().num_classes, 2);
-    // a missing file
-    assert!(load_detector(&dir.path().join("nope.safetensors"), &dev, None).is_err());
 }

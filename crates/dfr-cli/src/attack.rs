@@ -2,8 +2,9 @@
 
 use anyhow::{Context, Result};
 use clap::Args;
-use dfr_attacks::{evaluate_samples, load_detector, parse_attacks, RobustEvalConfig};
+use dfr_attacks::{evaluate_samples, parse_attacks, RobustEvalConfig};
 use dfr_data::{DataConfig, LayoutKind, Split};
+use dfr_model::checkpoint::load_detector;
 use std::path::{Path, PathBuf};
 
 /// Options of `dfr attack`.
@@ -65,14 +66,16 @@ pub struct AttackArgs {
     pub device: String,
 }
 
-/// The training image size recorded in a dfr checkpoint, if any.
+/// The training image size recorded in a checkpoint written by `dfr train`, if any
+/// (a checkpoint whose recorded configuration cannot be read is reported and ignored).
 pub fn checkpoint_image_size(path: &Path) -> Option<u32> {
-    let meta = dfr_model::checkpoint::read_checkpoint_meta(path).ok()?;
-    serde_json::from_str::<serde_json::Value>(&meta.config)
-        .ok()?
-        .pointer("/experiment/model/image_size")?
-        .as_u64()
-        .map(|s| s as u32)
+    match dfr_train::TrainedCheckpoint::read(path) {
+        Ok(cfg) => cfg.map(|c| c.model.image_size),
+        Err(e) => {
+            tracing::warn!("{}: no training image size: {e}", path.display());
+            None
+        }
+    }
 }
 
 /// Runs the evaluation and prints the table.

@@ -67,7 +67,7 @@ fn class_name(c: u32) -> &'static str {
 /// Runs Grad-CAM and writes overlays and `cam.json`.
 pub fn run(a: CamArgs) -> Result<()> {
     let device: Device = crate::device::parse(&a.device)?;
-    let model = dfr_attacks::load_detector(&a.checkpoint, &device, None)
+    let model = dfr_model::checkpoint::load_detector(&a.checkpoint, &device, None)
         .with_context(|| format!("loading {}", a.checkpoint.display()))?;
     let size = a
         .image_size
@@ -156,7 +156,9 @@ pub fn run(a: CamArgs) -> Result<()> {
         );
     }
     let json = serde_json::to_string_pretty(&records)?;
-    dfr_data::decode::write_atomic(&a.out.join("cam.json"), json.as_bytes())?;
+    let cam_json = a.out.join("cam.json");
+    dfr_fs::write_atomic(&cam_json, json.as_bytes())
+        .with_context(|| format!("writing {}", cam_json.display()))?;
     println!("overlays and cam.json in {}", a.out.display());
     Ok(())
 }

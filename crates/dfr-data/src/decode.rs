@@ -54,9 +54,7 @@ pub fn write_png_atomic(path: &Path, width: u32, height: u32, rgb: &[u8]) -> Res
     write_atomic(path, &buf)
 }
 
-/// Writes bytes to `path` atomically ([`dfr_fs::write_atomic`]: temporary file in the same
-/// directory, synced, renamed over `path`; parent directories are created), so a reader
-/// never sees a partial file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+/// [`dfr_fs::write_atomic`] with this crate's error (naming the file).
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     dfr_fs::write_atomic(path, bytes).map_err(|e| DataError::io("writing", path, e))
 }

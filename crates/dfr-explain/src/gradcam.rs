@@ -257,33 +257,6 @@ impl<M: CamModel + ?Sized> CamModel for &M {
     }
 }
 
-/// Freezes every parameter of an [`EfficientNet`] and restores each one's previous
-/// trainable flag when dropped.
-struct FrozenParams<'a> {
-    model: &'a EfficientNet,
-    saved: Vec<bool>,
-}
-
-impl<'a> FrozenParams<'a> {
-    fn new(model: &'a EfficientNet) -> Self {
-        let saved = model
-            .named_params()
-            .iter()
-            .map(|(_, p)| p.is_trainable())
-            .collect();
-        model.set_trainable(false);
-        Self { model, saved }
-    }
-}
-
-impl Drop for FrozenParams<'_> {
-    fn drop(&mut self) {
-        for ((_, p), &on) in self.model.named_params().iter().zip(&self.saved) {
-            p.set_trainable(on);
-        }
-    }
-}
-
 /// Layers 0..=8 are torchvision's `features.0` (stem) … `features.7` (last MBConv
 /// stage), `features.8` (head conv after its activation, the usual Grad-CAM layer).
 ///
@@ -295,12 +268,12 @@ impl CamModel for EfficientNet {
     }
 
     fn cam_features(&self, images: &Tensor, layer: usize) -> Result<Tensor> {
-        let _frozen = FrozenParams::new(self);
+        let _frozen = self.freeze();
         Ok(self.forward_to_stage(&images.detach(), layer, false)?)
     }
 
     fn cam_logits(&self, features: &Tensor, layer: usize) -> Result<Tensor> {
-        let _frozen = FrozenParams::new(self);
+        let _frozen = self.freeze();
         Ok(self.forward_from_stage(features, layer, false)?)
     }
 }

@@ -30,4 +30,4 @@ pub use overlay::{
     heatmap, jet, overlay_planar, overlay_rgb, overlay_tensor, save_overlay, save_png,
     DEFAULT_IMAGE_WEIGHT,
 };
-pub use parity::{check_fixtures, ParityCheck};
+pub use parity::check_fixtures;

@@ -3,22 +3,13 @@
 //! README), callable from tests and from the project's parity runner.
 
 use std::collections::HashMap;
-use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
-use serde::{Deserialize, Serialize};
 
 use crate::consistency::{iinc, pearson};
 use crate::error::{ExplainError, Result};
 use crate::gradcam::{gradcam, postprocess_cam, Target};
-
-/// Environment variable overriding the reference-vector directory.
-pub const REFERENCE_VECTORS_ENV: &str = "REFERENCE_VECTORS";
-
-/// Default reference-vector directory: `../shared/fixtures` beside the workspace root.
-pub const DEFAULT_FIXTURES_DIR: &str =
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures");
 
 /// Grad-CAM file of the reference vectors.
 pub const GRADCAM_CASE_FILE: &str = "gradcam_case.safetensors";
@@ -42,52 +33,7 @@ pub const POSTPROCESS_TOLERANCE: f64 = 2e-6;
 /// Tolerance of IINC and Pearson (f64 sums of the same float32 maps).
 pub const METRIC_TOLERANCE: f64 = 1e-6;
 
-/// The reference-vector directory: `$REFERENCE_VECTORS` if set and non-empty, else
-/// [`DEFAULT_FIXTURES_DIR`].
-pub fn fixtures_dir() -> PathBuf {
-    match std::env::var_os(REFERENCE_VECTORS_ENV) {
-        Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => PathBuf::from(DEFAULT_FIXTURES_DIR),
-    }
-}
-
-/// One compared quantity.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ParityCheck {
-    /// What was compared (e.g. `gradcam/cam`, `consistency/iinc[1]`).
-    pub name: String,
-    /// Largest absolute difference from the reference (0 when both are undefined,
-    /// infinite on a shape or definedness mismatch).
-    pub max_abs_error: f64,
-    /// Largest accepted `max_abs_error`.
-    pub tolerance: f64,
-    /// Whether `max_abs_error <= tolerance`.
-    pub pass: bool,
-}
-
-impl ParityCheck {
-    fn new(name: impl Into<String>, max_abs_error: f64, tolerance: f64) -> Self {
-        Self {
-            name: name.into(),
-            max_abs_error,
-            tolerance,
-            pass: max_abs_error <= tolerance,
-        }
-    }
-}
-
-impl fmt::Display for ParityCheck {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{:<44} {:>12.3e} {:>12.1e} {}",
-            self.name,
-            self.max_abs_error,
-            self.tolerance,
-            if self.pass { "ok" } else { "FAIL" }
-        )
-    }
-}
+pub use dfr_parity::Check;
 
 fn load_st(path: &Path) -> Result<HashMap<String, Tensor>> {
     if !path.is_file() {
@@ -126,7 +72,7 @@ fn max_abs_diff(got: &[f32], want: &[f32]) -> f64 {
 
 /// Grad-CAM of the fixture B0 at `features.8` for the labels `y`: `cam_lowres` and
 /// `cam` against the reference, plus the explained classes.
-pub fn gradcam_checks(dir: &Path) -> Result<Vec<ParityCheck>> {
+pub fn gradcam_checks(dir: &Path) -> Result<Vec<Check>> {
     let case = load_st(&dir.join(GRADCAM_CASE_FILE))?;
     let file = GRADCAM_CASE_FILE;
     let x = get(&case, "x", file)?.to_dtype(DType::F32)?;
@@ -147,7 +93,7 @@ pub fn gradcam_checks(dir: &Path) -> Result<Vec<ParityCheck>> {
     for m in want_lowres.chunks_exact(lh * lw) {
         post.extend(postprocess_cam(m, lh, lw, ch, cw)?);
     }
-    let post_check = ParityCheck::new(
+    let post_check = Check::within(
         "gradcam/cam_from_reference_lowres",
         max_abs_diff(&post, &want_cam),
         POSTPROCESS_TOLERANCE,
@@ -159,17 +105,17 @@ pub fn gradcam_checks(dir: &Path) -> Result<Vec<ParityCheck>> {
         .fold(1f64, |m, &v| m.max((v as f64).abs()));
     Ok(vec![
         post_check,
-        ParityCheck::new(
+        Check::within(
             "gradcam/cam_lowres",
             max_abs_diff(out.lowres.data(), &want_lowres),
             LOWRES_RTOL * scale,
         ),
-        ParityCheck::new(
+        Check::within(
             "gradcam/cam",
             max_abs_diff(out.cam.data(), &want_cam),
             CAM_TOLERANCE,
         ),
-        ParityCheck::new(
+        Check::within(
             "gradcam/targets",
             if out.targets == labels {
                 0.0
@@ -183,7 +129,7 @@ pub fn gradcam_checks(dir: &Path) -> Result<Vec<ParityCheck>> {
 
 /// IINC and Pearson of each pair in `cam_consistency_case.safetensors` against
 /// `metrics_case.json` (`pearson` null ⇔ [`pearson`] returns `None`).
-pub fn consistency_checks(dir: &Path) -> Result<Vec<ParityCheck>> {
+pub fn consistency_checks(dir: &Path) -> Result<Vec<Check>> {
     let file = CAM_CONSISTENCY_CASE_FILE;
     let case = load_st(&dir.join(file))?;
     let a = get(&case, "cam_a", file)?;
@@ -222,7 +168,7 @@ pub fn consistency_checks(dir: &Path) -> Result<Vec<ParityCheck>> {
             ExplainError::Fixture(format!("{METRICS_CASE_FILE}: iinc[{i}] is not a number"))
         })?;
         let err = (iinc(x, y)? - want).abs();
-        checks.push(ParityCheck::new(
+        checks.push(Check::within(
             format!("consistency/iinc[{i}]"),
             if err.is_finite() { err } else { f64::INFINITY },
             METRIC_TOLERANCE,
@@ -232,7 +178,7 @@ pub fn consistency_checks(dir: &Path) -> Result<Vec<ParityCheck>> {
             (None, None) => 0.0,
             _ => f64::INFINITY,
         };
-        checks.push(ParityCheck::new(
+        checks.push(Check::within(
             format!("consistency/pearson[{i}]"),
             err,
             METRIC_TOLERANCE,
@@ -243,7 +189,7 @@ pub fn consistency_checks(dir: &Path) -> Result<Vec<ParityCheck>> {
 
 /// Every parity check of this crate on the reference vectors in `dir`. An error means
 /// a fixture is missing or malformed; numerical differences are failed checks.
-pub fn check_fixtures(dir: &Path) -> Result<Vec<ParityCheck>> {
+pub fn check_fixtures(dir: &Path) -> Result<Vec<Check>> {
     let mut checks = gradcam_checks(dir)?;
     checks.extend(consistency_checks(dir)?);
     Ok(checks)

@@ -1,35 +1,18 @@
 //! Parity with the reference vectors (pytorch-grad-cam 1.5 and the fixtures' IINC /
 //! Pearson definitions).
 
-use std::path::PathBuf;
+use dfr_explain::parity::{consistency_checks, gradcam_checks, Check};
 
-use dfr_explain::parity::{consistency_checks, fixtures_dir, gradcam_checks, ParityCheck};
-
-/// The fixture directory, or `None` (with a notice) when it is missing and `CI` is
-/// unset. Panics when it is missing and `CI` is set.
-fn fixtures() -> Option<PathBuf> {
-    let d = fixtures_dir();
-    if d.is_dir() {
-        return Some(d);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "fixture directory {} is missing (set REFERENCE_VECTORS); CI is set, so this is an error",
-            d.display()
-        );
-    }
-    eprintln!(
-        "NOTICE: fixture directory {} is missing; skipping (set REFERENCE_VECTORS)",
-        d.display()
-    );
-    None
+/// The fixture directory; `None` (skip) or a failure under `CI` when missing.
+fn fixtures() -> Option<std::path::PathBuf> {
+    dfr_parity::fixtures_for_test("")
 }
 
-fn assert_all(name: &str, checks: &[ParityCheck]) {
+fn assert_all(name: &str, checks: &[Check]) {
     for c in checks {
         println!("{c}");
     }
-    let failed: Vec<_> = checks.iter().filter(|c| !c.pass).collect();
+    let failed: Vec<_> = checks.iter().filter(|c| !c.passed).collect();
     assert!(failed.is_empty(), "{name}: failed checks {failed:#?}");
 }
 

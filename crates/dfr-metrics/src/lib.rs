@@ -50,8 +50,7 @@ pub use curve_auc::{
 pub use error::{MetricsError, Result};
 pub use input::{Label, Score};
 pub use parity::{
-    check_metrics_case, fixtures_dir, metrics_case_path, ParityCheck, ParityError,
-    DEFAULT_FIXTURES_DIR, FLOAT_TOLERANCE, METRICS_CASE_FILE, REFERENCE_VECTORS_ENV,
+    check_metrics_case, metrics_case_path, ParityError, FLOAT_TOLERANCE, METRICS_CASE_FILE,
 };
 pub use precision_recall::{average_precision, precision_recall_curve, PrecisionRecallCurve};
 pub use report::BinaryReport;

@@ -1,10 +1,8 @@
 //! Parity against scikit-learn reference values (`metrics_case.json` of the shared
 //! reference vectors), callable from tests and from the project's parity runner.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use thiserror::Error;
 
@@ -19,80 +17,19 @@ use crate::threshold::{predict, DEFAULT_THRESHOLD};
 /// File name of the metrics case inside a reference-vector directory.
 pub const METRICS_CASE_FILE: &str = "metrics_case.json";
 
-/// Environment variable overriding the reference-vector directory.
-pub const REFERENCE_VECTORS_ENV: &str = "REFERENCE_VECTORS";
-
-/// Default reference-vector directory: `../shared/fixtures` relative to the workspace root.
-pub const DEFAULT_FIXTURES_DIR: &str =
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures");
-
 /// Absolute tolerance for floating-point metrics (inputs are identical doubles; only
 /// summation order differs from scikit-learn).
 pub const FLOAT_TOLERANCE: f64 = 1e-9;
 
-/// The reference-vector directory: `$REFERENCE_VECTORS` if set and non-empty, else
-/// [`DEFAULT_FIXTURES_DIR`].
-pub fn fixtures_dir() -> PathBuf {
-    match std::env::var_os(REFERENCE_VECTORS_ENV) {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => PathBuf::from(DEFAULT_FIXTURES_DIR),
-    }
-}
-
-/// Path of `metrics_case.json` in [`fixtures_dir`].
+/// Path of `metrics_case.json` in [`dfr_parity::fixtures_dir`].
 pub fn metrics_case_path() -> PathBuf {
-    fixtures_dir().join(METRICS_CASE_FILE)
+    dfr_parity::fixtures_dir().join(METRICS_CASE_FILE)
 }
 
-/// One compared quantity.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ParityCheck {
-    /// What was compared (e.g. `roc_auc`, `confusion[1][0]`).
-    pub name: String,
-    /// Value computed by this crate.
-    pub ours: f64,
-    /// Reference value from the file.
-    pub reference: f64,
-    /// `|ours − reference|`.
-    pub abs_error: f64,
-    /// Largest accepted absolute error.
-    pub tolerance: f64,
-    /// Whether `abs_error <= tolerance`.
-    pub pass: bool,
-}
-
-impl ParityCheck {
-    /// Compares `ours` with `reference` under an absolute tolerance.
-    pub fn new(name: impl Into<String>, ours: f64, reference: f64, tolerance: f64) -> Self {
-        let abs_error = (ours - reference).abs();
-        Self {
-            name: name.into(),
-            ours,
-            reference,
-            abs_error,
-            tolerance,
-            pass: abs_error <= tolerance,
-        }
-    }
-}
-
-impl fmt::Display for ParityCheck {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {:<28} ours {:<22} ref {:<22} |err| {:.3e} (tol {:.0e})",
-            if self.pass { "ok  " } else { "FAIL" },
-            self.name,
-            self.ours,
-            self.reference,
-            self.abs_error,
-            self.tolerance
-        )
-    }
-}
+pub use dfr_parity::Check;
 
 /// Why a parity case could not be evaluated (a failed comparison is not an error: see
-/// [`ParityCheck::pass`]).
+/// [`Check::passed`]).
 #[derive(Debug, Error)]
 pub enum ParityError {
     /// The file could not be read.
@@ -155,7 +92,7 @@ fn integers(v: &Value, name: &str) -> Result<Vec<u64>, ParityError> {
 /// `roc_auc`, `average_precision`, `eer`, each confusion-matrix entry (key
 /// `confusion_matrix_rows_true_cols_pred` or `confusion_matrix`, exact) and, if present,
 /// `normalized_auc.by_max_eps` / `by_eps_range`. CAM keys (`iinc`, `pearson`) are ignored.
-pub fn check_metrics_case(path: &Path) -> Result<Vec<ParityCheck>, ParityError> {
+pub fn check_metrics_case(path: &Path) -> Result<Vec<Check>, ParityError> {
     let path = if path.is_dir() {
         path.join(METRICS_CASE_FILE)
     } else {
@@ -187,31 +124,31 @@ pub fn check_metrics_case(path: &Path) -> Result<Vec<ParityCheck>, ParityError> 
     let tol = FLOAT_TOLERANCE;
 
     let mut checks = vec![
-        ParityCheck::new(
+        Check::scalar(
             "accuracy",
             accuracy(&labels, &preds)?,
             number(key(&doc, "accuracy")?, "accuracy")?,
             tol,
         ),
-        ParityCheck::new(
+        Check::scalar(
             "f1_macro",
             binary_macro_f1(&labels, &preds)?,
             number(key(&doc, "f1_macro")?, "f1_macro")?,
             tol,
         ),
-        ParityCheck::new(
+        Check::scalar(
             "roc_auc",
             roc_auc(&labels, &scores)?,
             number(key(&doc, "roc_auc")?, "roc_auc")?,
             tol,
         ),
-        ParityCheck::new(
+        Check::scalar(
             "average_precision",
             average_precision(&labels, &scores)?,
             number(key(&doc, "average_precision")?, "average_precision")?,
             tol,
         ),
-        ParityCheck::new(
+        Check::scalar(
             "eer",
             eer(&labels, &scores)?,
             number(key(&doc, "eer")?, "eer")?,
@@ -237,7 +174,7 @@ pub fn check_metrics_case(path: &Path) -> Result<Vec<ParityCheck>, ParityError> 
     let ours = BinaryConfusion::from_labels(&labels, &preds)?.as_rows();
     for (t, row) in rows.iter().enumerate() {
         for (p, &reference) in row.iter().enumerate() {
-            checks.push(ParityCheck::new(
+            checks.push(Check::scalar(
                 format!("confusion[{t}][{p}]"),
                 ours[t][p] as f64,
                 reference as f64,
@@ -250,7 +187,7 @@ pub fn check_metrics_case(path: &Path) -> Result<Vec<ParityCheck>, ParityError> 
         let eps = numbers(key(na, "eps")?, "normalized_auc.eps")?;
         let metric = numbers(key(na, "metric")?, "normalized_auc.metric")?;
         if let Some(r) = na.get("by_max_eps") {
-            checks.push(ParityCheck::new(
+            checks.push(Check::scalar(
                 "normalized_auc.by_max_eps",
                 normalized_auc_by_max_eps(&eps, &metric)?,
                 number(r, "normalized_auc.by_max_eps")?,
@@ -258,7 +195,7 @@ pub fn check_metrics_case(path: &Path) -> Result<Vec<ParityCheck>, ParityError> 
             ));
         }
         if let Some(r) = na.get("by_eps_range").or_else(|| na.get("by_range")) {
-            checks.push(ParityCheck::new(
+            checks.push(Check::scalar(
                 "normalized_auc.by_range",
                 normalized_auc_by_range(&eps, &metric)?,
                 number(r, "normalized_auc.by_eps_range")?,

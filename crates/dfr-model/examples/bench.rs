@@ -83,14 +83,14 @@ fn main() -> candle_core::Result<()> {
         let reps = if reference { 1 } else { 3 };
         let eval_f = time(reps, || model.forward_t(&x, false).map(|_| ()));
         // attack-style: input gradient only, parameters frozen
-        model.set_trainable(false);
+        let frozen = model.freeze();
         let xv = Var::from_tensor(&x)?;
         let attack = time(reps, || {
             weighted_cross_entropy(&model.forward_t(xv.as_tensor(), false)?, &y, None)?
                 .backward()
                 .map(|_| ())
         });
-        model.set_trainable(true);
+        drop(frozen);
         let train = time(reps, || {
             weighted_cross_entropy(&model.forward_t(&x, true)?, &y, None)?
                 .backward()

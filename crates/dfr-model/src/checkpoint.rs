@@ -62,9 +62,8 @@ pub fn save_checkpoint(model: &EfficientNet, path: &Path, config_json: Option<&s
     write_atomic(path, &bytes)
 }
 
-/// Writes `bytes` to `path` atomically ([`dfr_fs::write_atomic`]: temporary file in the
-/// same directory, synced, renamed over `path`).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+/// [`dfr_fs::write_atomic`] with this crate's error (naming the file).
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     dfr_fs::write_atomic(path, bytes).map_err(|e| Error::io(path, e))
 }
 
@@ -138,6 +137,50 @@ pub fn load_checkpoint(path: &Path, device: &Device) -> Result<(EfficientNet, Ch
         });
     }
     Ok((model, meta))
+}
+
+/// Loads a binary real/fake detector checkpoint, checking its metadata first: a
+/// checkpoint with another number of classes (e.g. a 1000-class ImageNet model) or,
+/// when `expected_arch` is given, another architecture is a typed error
+/// ([`Error::ClassMismatch`], [`Error::ArchMismatch`]) raised before any tensor is read.
+pub fn load_detector(
+    path: &Path,
+    device: &Device,
+    expected_arch: Option<Arch>,
+) -> Result<EfficientNet> {
+    let meta = read_checkpoint_meta(path)?;
+    check_detector_meta(path, &meta, expected_arch)?;
+    let (model, _) = load_checkpoint(path, device)?;
+    Ok(model)
+}
+
+/// Checks a checkpoint's metadata for a binary detector of `expected_arch`.
+pub fn check_detector_meta(
+    path: &Path,
+    meta: &CheckpointMeta,
+    expected_arch: Option<Arch>,
+) -> Result<()> {
+    if let Some(a) = expected_arch {
+        if meta.arch != a {
+            return Err(Error::ArchMismatch {
+                path: path.to_path_buf(),
+                expected: a.name().into(),
+                found: meta.arch.name().into(),
+            });
+        }
+    }
+    if meta.num_classes != 2 || meta.model_config.num_classes != 2 {
+        return Err(Error::ClassMismatch {
+            path: path.to_path_buf(),
+            expected: 2,
+            found: if meta.num_classes != 2 {
+                meta.num_classes
+            } else {
+                meta.model_config.num_classes
+            },
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

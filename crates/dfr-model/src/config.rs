@@ -228,6 +228,52 @@ impl BlockSpec {
     pub fn residual(&self) -> bool {
         self.stride == 1 && self.in_ch == self.out_ch
     }
+
+    /// The torchvision module names of the block's layers — the model's internal
+    /// names, decided only here (the constructor and the weight-name maps use them).
+    ///
+    /// ```
+    /// use dfr_model::{Arch, EfficientNetConfig};
+    /// let stages = EfficientNetConfig::new(Arch::B0, 2).stages();
+    /// let first = stages[0][0].module_names(); // stage 1: no expansion conv
+    /// assert_eq!(first.expand, None);
+    /// assert_eq!(first.depthwise, "features.1.0.block.0");
+    /// assert_eq!(first.se.as_deref(), Some("features.1.0.block.1"));
+    /// assert_eq!(first.project, "features.1.0.block.2");
+    /// assert_eq!(stages[1][0].module_names().project, "features.2.0.block.3");
+    /// ```
+    pub fn module_names(&self) -> BlockModules {
+        let p = format!("features.{}.{}.block", self.stage, self.index);
+        let mut k = 0;
+        let mut next = || {
+            let name = format!("{p}.{k}");
+            k += 1;
+            name
+        };
+        let expand = (self.expand_ratio != 1).then(&mut next);
+        let depthwise = next();
+        let se = self.se_ch.is_some().then(&mut next);
+        let project = next();
+        BlockModules {
+            expand,
+            depthwise,
+            se,
+            project,
+        }
+    }
+}
+
+/// Module names of one MBConv block's layers ([`BlockSpec::module_names`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockModules {
+    /// The 1×1 expansion conv + BN (`None` at expansion ratio 1).
+    pub expand: Option<String>,
+    /// The depthwise conv + BN.
+    pub depthwise: String,
+    /// The squeeze-excitation (`fc1`, `fc2` below it), if any.
+    pub se: Option<String>,
+    /// The 1×1 projection conv + BN.
+    pub project: String,
 }
 
 /// torchvision's `_make_divisible(v, 8)`.

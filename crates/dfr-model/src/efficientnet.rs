@@ -164,53 +164,47 @@ impl EfficientNet {
         for specs in config.stages() {
             let mut blocks = Vec::new();
             for spec in specs {
-                let p = format!("features.{}.{}.block", spec.stage, spec.index);
+                let names = spec.module_names();
                 let hid = spec.hidden_ch();
-                let mut k = 0;
-                let expand = if spec.expand_ratio != 1 {
-                    let e = cba(
+                let expand = match &names.expand {
+                    Some(name) => Some(cba(
                         &mut init,
-                        &format!("{p}.{k}"),
+                        name,
                         (spec.in_ch, hid),
                         1,
                         1,
                         false,
                         Some(act),
-                    )?;
-                    k += 1;
-                    Some(e)
-                } else {
-                    None
+                    )?),
+                    None => None,
                 };
                 let depthwise = cba(
                     &mut init,
-                    &format!("{p}.{k}"),
+                    &names.depthwise,
                     (hid, hid),
                     spec.kernel,
                     spec.stride,
                     true,
                     Some(act),
                 )?;
-                k += 1;
-                let se = match spec.se_ch {
-                    Some(sq) => {
+                let se = match (spec.se_ch, &names.se) {
+                    (Some(sq), Some(p)) => {
                         let fc = |init: &mut Init<'_>, n: &str, i: usize, o: usize| {
                             Ok::<_, candle_core::Error>(Linear {
                                 weight: init
-                                    .conv_weight(format!("{p}.{k}.{n}.weight"), [o, i, 1, 1])?,
-                                bias: init.constant(format!("{p}.{k}.{n}.bias"), &[o], 0.0)?,
+                                    .conv_weight(format!("{p}.{n}.weight"), [o, i, 1, 1])?,
+                                bias: init.constant(format!("{p}.{n}.bias"), &[o], 0.0)?,
                             })
                         };
                         let fc1 = fc(&mut init, "fc1", hid, sq)?;
                         let fc2 = fc(&mut init, "fc2", sq, hid)?;
-                        k += 1;
                         Some(SqueezeExcite { fc1, fc2 })
                     }
-                    None => None,
+                    _ => None,
                 };
                 let project = cba(
                     &mut init,
-                    &format!("{p}.{k}"),
+                    &names.project,
                     (hid, spec.out_ch),
                     1,
                     1,

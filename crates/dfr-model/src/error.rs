@@ -57,6 +57,27 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A checkpoint is not a binary real/fake detector (e.g. a 1000-class ImageNet
+    /// model where a detector was expected).
+    #[error("checkpoint {path}: {found} output classes, a real/fake detector has {expected}")]
+    ClassMismatch {
+        /// The checkpoint.
+        path: PathBuf,
+        /// Classes expected.
+        expected: usize,
+        /// Classes of the checkpoint.
+        found: usize,
+    },
+    /// A checkpoint's architecture differs from the one requested.
+    #[error("checkpoint {path}: architecture {found}, expected {expected}")]
+    ArchMismatch {
+        /// The checkpoint.
+        path: PathBuf,
+        /// Architecture requested.
+        expected: String,
+        /// Architecture in the checkpoint.
+        found: String,
+    },
     /// Invalid argument (stage index, shapes, configuration).
     #[error("{0}")]
     Invalid(String),

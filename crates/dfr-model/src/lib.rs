@@ -20,13 +20,15 @@ pub mod depthwise;
 pub mod device;
 pub mod efficientnet;
 pub mod error;
+mod freeze;
 pub mod layers;
 pub mod loss;
 pub mod parity;
 pub mod pointwise;
 pub mod weights;
 
-pub use config::{Activation, Arch, EfficientNetConfig, PaddingMode};
+pub use config::{Activation, Arch, BlockModules, BlockSpec, EfficientNetConfig, PaddingMode};
 pub use efficientnet::{predict_probs, EfficientNet};
 pub use error::{Error, Result};
+pub use freeze::FrozenParams;
 pub use parity::{run_parity, ParityReport};

@@ -5,8 +5,7 @@
 //! numerical differences are reported as failed checks.
 
 use std::collections::HashMap;
-use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use candle_core::{Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
@@ -17,139 +16,24 @@ use crate::error::{Error, Result};
 use crate::loss::weighted_cross_entropy;
 use crate::weights;
 
-/// One compared quantity.
-#[derive(Debug, Clone)]
-pub struct Check {
-    /// What was compared.
-    pub name: String,
-    /// Largest absolute difference.
-    pub max_abs: f64,
-    /// `max_abs` divided by the largest absolute reference value.
-    pub max_rel: f64,
-    /// Absolute tolerance.
-    pub atol: f64,
-    /// Relative tolerance (times the largest absolute reference value).
-    pub rtol: f64,
-    /// Whether `max_abs <= atol + rtol * max|reference|` (and any extra condition).
-    pub passed: bool,
-    /// Extra information (e.g. top-5 classes).
-    pub note: String,
-}
-
-/// The result of [`run_parity`].
-#[derive(Debug, Clone, Default)]
-pub struct ParityReport {
-    /// The fixture directory.
-    pub dir: PathBuf,
-    /// All checks in order.
-    pub checks: Vec<Check>,
-}
-
-impl ParityReport {
-    /// Whether every check passed.
-    pub fn all_passed(&self) -> bool {
-        self.checks.iter().all(|c| c.passed)
-    }
-
-    /// The failed checks.
-    pub fn failures(&self) -> Vec<&Check> {
-        self.checks.iter().filter(|c| !c.passed).collect()
-    }
-
-    /// The check with this name.
-    pub fn get(&self, name: &str) -> Option<&Check> {
-        self.checks.iter().find(|c| c.name == name)
-    }
-}
-
-impl fmt::Display for ParityReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "parity against {}", self.dir.display())?;
-        writeln!(
-            f,
-            "{:<58} {:>10} {:>10} {:>8} {:>8}  result",
-            "check", "max abs", "max rel", "atol", "rtol"
-        )?;
-        for c in &self.checks {
-            writeln!(
-                f,
-                "{:<58} {:>10.3e} {:>10.3e} {:>8.0e} {:>8.0e}  {}{}",
-                c.name,
-                c.max_abs,
-                c.max_rel,
-                c.atol,
-                c.rtol,
-                if c.passed { "ok" } else { "FAIL" },
-                if c.note.is_empty() {
-                    String::new()
-                } else {
-                    format!("  ({})", c.note)
-                }
-            )?;
-        }
-        let failed = self.failures().len();
-        write!(
-            f,
-            "{} checks, {} passed, {} failed",
-            self.checks.len(),
-            self.checks.len() - failed,
-            failed
-        )
-    }
-}
-
-/// The fixture directory: `$REFERENCE_VECTORS` if set, else `../shared/fixtures`
-/// relative to the workspace root.
-pub fn default_fixtures_dir() -> PathBuf {
-    match std::env::var_os("REFERENCE_VECTORS").filter(|s| !s.is_empty()) {
-        Some(p) => PathBuf::from(p),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures"),
-    }
-}
+pub use dfr_parity::{Check, Report as ParityReport};
 
 /// Compares `got` with `want` (any shapes with the same number of elements).
 pub fn compare(name: &str, got: &Tensor, want: &Tensor, atol: f64, rtol: f64) -> Result<Check> {
-    let g: Vec<f32> = got
-        .flatten_all()?
-        .to_dtype(candle_core::DType::F32)?
-        .to_vec1()?;
-    let w: Vec<f32> = want
-        .flatten_all()?
-        .to_dtype(candle_core::DType::F32)?
-        .to_vec1()?;
-    if g.len() != w.len() {
-        return Ok(Check {
-            name: name.into(),
-            max_abs: f64::INFINITY,
-            max_rel: f64::INFINITY,
-            atol,
-            rtol,
-            passed: false,
-            note: format!("shape {:?} vs reference {:?}", got.dims(), want.dims()),
-        });
-    }
-    let mut max_abs = 0f64;
-    let mut scale = 0f64;
-    let mut finite = true;
-    for (a, b) in g.iter().zip(&w) {
-        let d = (*a as f64 - *b as f64).abs();
-        finite &= a.is_finite();
-        max_abs = max_abs.max(d);
-        scale = scale.max((*b as f64).abs());
-    }
-    let max_rel = if scale > 0.0 {
-        max_abs / scale
-    } else {
-        max_abs
+    let values = |t: &Tensor| -> Result<Vec<f32>> {
+        Ok(t.flatten_all()?
+            .to_dtype(candle_core::DType::F32)?
+            .to_vec1()?)
     };
-    Ok(Check {
-        name: name.into(),
-        max_abs,
-        max_rel,
-        atol,
-        rtol,
-        passed: finite && max_abs <= atol + rtol * scale,
-        note: String::new(),
+    let c = Check::slices(name, &values(got)?, &values(want)?, atol, rtol);
+    Ok(if got.elem_count() == want.elem_count() {
+        c
+    } else {
+        c.with_note(format!(
+            "shape {:?} vs reference {:?}",
+            got.dims(),
+            want.dims()
+        ))
     })
 }
 
@@ -168,10 +52,7 @@ fn get<'a>(m: &'a HashMap<String, Tensor>, k: &str, file: &str) -> Result<&'a Te
 /// Runs all model parity checks on the fixtures in `dir` (b0_case with the
 /// torchvision B0 weights, and the Lite0 ImageNet weights on two photos).
 pub fn run_parity(dir: &Path) -> Result<ParityReport> {
-    let mut report = ParityReport {
-        dir: dir.to_path_buf(),
-        checks: Vec::new(),
-    };
+    let mut report = ParityReport::new(dir);
     b0_checks(dir, &mut report.checks)?;
     lite0_checks(dir, &mut report.checks)?;
     Ok(report)
@@ -364,6 +245,7 @@ pub fn b0_checks(dir: &Path, checks: &mut Vec<Check>) -> Result<()> {
         .map(|((a, b), k)| ((a - b).abs() - k) as f64)
         .fold(f64::NEG_INFINITY, f64::max);
     c.passed = excess <= atol;
+    c.max_abs = excess.max(0.0);
     c.note = format!(
         "{} degenerate BN biases held; |diff| - bound <= {excess:.2e}, bound up to {:.3}",
         degenerate.len(),

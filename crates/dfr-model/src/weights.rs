@@ -107,67 +107,65 @@ fn module_names(config: &EfficientNetConfig) -> Vec<ModuleName> {
     );
     push("features.0.1".into(), "bn1".into(), "_bn0".into(), Kind::Bn);
     for spec in config.stages().into_iter().flatten() {
-        let tv = format!("features.{}.{}.block", spec.stage, spec.index);
+        let names = spec.module_names();
         let tm = format!("blocks.{}.{}", spec.stage - 1, spec.index);
         let ep = format!("_blocks.{}", spec.flat);
-        let expand = spec.expand_ratio != 1;
-        let mut k = 0;
-        if expand {
+        let expanded = names.expand.is_some();
+        if let Some(e) = &names.expand {
             push(
-                format!("{tv}.{k}.0"),
+                format!("{e}.0"),
                 format!("{tm}.conv_pw"),
                 format!("{ep}._expand_conv"),
                 Kind::Conv,
             );
             push(
-                format!("{tv}.{k}.1"),
+                format!("{e}.1"),
                 format!("{tm}.bn1"),
                 format!("{ep}._bn0"),
                 Kind::Bn,
             );
-            k += 1;
         }
-        let (dw_bn, pw, pw_bn) = if expand {
+        let (dw_bn, pw, pw_bn) = if expanded {
             ("bn2", "conv_pwl", "bn3")
         } else {
             ("bn1", "conv_pw", "bn2")
         };
+        let dw = &names.depthwise;
         push(
-            format!("{tv}.{k}.0"),
+            format!("{dw}.0"),
             format!("{tm}.conv_dw"),
             format!("{ep}._depthwise_conv"),
             Kind::Conv,
         );
         push(
-            format!("{tv}.{k}.1"),
+            format!("{dw}.1"),
             format!("{tm}.{dw_bn}"),
             format!("{ep}._bn1"),
             Kind::Bn,
         );
-        k += 1;
-        if spec.se_ch.is_some() {
+        if let Some(se) = &names.se {
             push(
-                format!("{tv}.{k}.fc1"),
+                format!("{se}.fc1"),
                 format!("{tm}.se.conv_reduce"),
                 format!("{ep}._se_reduce"),
                 Kind::Fc,
             );
             push(
-                format!("{tv}.{k}.fc2"),
+                format!("{se}.fc2"),
                 format!("{tm}.se.conv_expand"),
                 format!("{ep}._se_expand"),
                 Kind::Fc,
             );
-            k += 1;
         }
+        let pj = &names.project;
         push(
-            format!("{tv}.{k}.0"),
+            format!("{pj}.0"),
             format!("{tm}.{pw}"),
             format!("{ep}._project_conv"),
             Kind::Conv,
         );
         push(
-            format!("{tv}.{k}.1"),
+            format!("{pj}.1"),
             format!("{tm}.{pw_bn}"),
             format!("{ep}._bn2"),
             Kind::Bn,

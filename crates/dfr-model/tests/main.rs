@@ -3,6 +3,7 @@
 
 mod common;
 
+mod checkpoint;
 mod depthwise;
 mod model;
 mod parity;

@@ -13,6 +13,7 @@
 //! * [`evaluate`] — eval-mode scoring of a split.
 
 pub mod adam;
+pub mod checkpoint;
 pub mod config;
 pub mod error;
 pub mod evaluate;
@@ -21,6 +22,7 @@ pub mod pim;
 pub mod state;
 pub mod trainer;
 
+pub use checkpoint::TrainedCheckpoint;
 pub use config::{ExperimentConfig, Strategy};
 pub use error::{Result, TrainError};
 pub use trainer::{train, TrainOutcome};

@@ -7,18 +7,7 @@ use crate::pim::pim_step;
 use candle_core::{Device, Tensor};
 use std::path::Path;
 
-/// One compared quantity.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct PimCheck {
-    /// What was compared.
-    pub name: String,
-    /// Largest absolute difference.
-    pub max_abs_error: f64,
-    /// Allowed difference.
-    pub tolerance: f64,
-    /// Whether it passed.
-    pub pass: bool,
-}
+pub use dfr_parity::Check;
 
 fn max_abs(a: &Tensor, b: &Tensor) -> Result<f64> {
     if a.dims() != b.dims() {
@@ -38,7 +27,7 @@ fn max_ref(b: &Tensor) -> Result<f64> {
 /// part frozen) and compares statistics, gradients, Δ, the three losses and the parameter
 /// gradients. Tolerances: relative 1e-4 of the largest reference value for forward
 /// quantities, 1e-3 for gradients and Δ.
-pub fn check_pim_case(dir: &Path) -> Result<Vec<PimCheck>> {
+pub fn check_pim_case(dir: &Path) -> Result<Vec<Check>> {
     let dev = Device::Cpu;
     let model = dfr_model::parity::load_b0_fixture_model(dir, &dev)?;
     model.set_stages_trainable(1, false);
@@ -60,14 +49,7 @@ pub fn check_pim_case(dir: &Path) -> Result<Vec<PimCheck>> {
     let y = get("y")?.to_dtype(candle_core::DType::U32)?;
     let out = pim_step(&model, get("x")?, &y, Some(get("class_weight")?), &cfg, 0)?;
     let mut checks = Vec::new();
-    let mut push = |name: String, err: f64, tol: f64| {
-        checks.push(PimCheck {
-            name,
-            max_abs_error: err,
-            tolerance: tol,
-            pass: err <= tol,
-        })
-    };
+    let mut push = |name: String, err: f64, tol: f64| checks.push(Check::within(name, err, tol));
     for (name, ours, rtol) in [
         ("shallow_features", &out.features, 1e-4),
         ("mu", &out.mu, 1e-4),
@@ -133,7 +115,7 @@ pub struct Trajectory {
     /// The reference's loss before each update.
     pub reference: Vec<f32>,
     /// Every compared quantity (`loss/step_NN`, `logits_heldout_after`, `final.<name>`).
-    pub checks: Vec<dfr_model::parity::Check>,
+    pub checks: Vec<Check>,
 }
 
 impl Trajectory {
@@ -232,15 +214,8 @@ pub fn check_train_trajectory(dir: &Path) -> Result<Trajectory> {
         // Internal names are torchvision's; a missing one is a failed check.
         let check = match state.get(name) {
             Some(t) => compare(key, t, &case[key], 1e-6, TRAJECTORY_FINAL_RTOL)?,
-            None => dfr_model::parity::Check {
-                name: key.clone(),
-                max_abs: f64::INFINITY,
-                max_rel: f64::INFINITY,
-                atol: 0.0,
-                rtol: TRAJECTORY_FINAL_RTOL,
-                passed: false,
-                note: format!("no tensor `{name}` in the model"),
-            },
+            None => Check::within(key.clone(), f64::INFINITY, 0.0)
+                .with_note(format!("no tensor `{name}` in the model")),
         };
         checks.push(check);
     }

@@ -79,7 +79,7 @@ pub fn save(
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
-    dfr_model::checkpoint::write_atomic(path, &bytes)?;
+    dfr_fs::write_atomic(path, &bytes).map_err(|e| TrainError::io("writing", path, e))?;
     Ok(())
 }
 

@@ -153,42 +153,53 @@ pub fn build_model(cfg: &ExperimentConfig, device: &Device) -> Result<EfficientN
     Ok(model)
 }
 
+/// [`dfr_fs::write_atomic`] with this crate's error (naming the file).
+fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    dfr_fs::write_atomic(path, bytes).map_err(|e| TrainError::io("writing", path, e))
+}
+
 fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
     let text = serde_json::to_string_pretty(value).expect("serialisable");
-    dfr_data::decode::write_atomic(path, text.as_bytes())?;
-    Ok(())
+    write_file(path, text.as_bytes())
 }
 
 fn write_logs(dir: &Path, records: &[EpochRecord]) -> Result<()> {
     let mut jsonl = String::new();
-    let mut csv = String::from(
-        "epoch,step,train_loss,train_accuracy,train_macro_f1,train_auc,val_loss,val_accuracy,\
-         val_macro_f1,val_auc,images_per_second,best\n",
-    );
-    let opt = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
+    // one row per epoch, the record's fields as columns (header from the field names)
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    let csv_path = dir.join(files::METRICS_CSV);
+    let csv_err = |e: &dyn std::fmt::Display| {
+        TrainError::io("writing", &csv_path, std::io::Error::other(e.to_string()))
+    };
     for r in records {
         jsonl.push_str(&serde_json::to_string(r).expect("serialisable"));
         jsonl.push('\n');
-        csv.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{}\n",
-            r.epoch,
-            r.step,
-            r.train_loss,
-            r.train_accuracy,
-            r.train_macro_f1,
-            opt(r.train_auc),
-            r.val_loss,
-            r.val_accuracy,
-            r.val_macro_f1,
-            opt(r.val_auc),
-            r.images_per_second,
-            r.best
-        ));
+        csv.serialize(r).map_err(|e| csv_err(&e))?;
     }
-    dfr_data::decode::write_atomic(&dir.join(files::METRICS_JSONL), jsonl.as_bytes())?;
-    dfr_data::decode::write_atomic(&dir.join(files::METRICS_CSV), csv.as_bytes())?;
+    if records.is_empty() {
+        csv.write_record(EPOCH_COLUMNS).map_err(|e| csv_err(&e))?;
+    }
+    let csv = csv.into_inner().map_err(|e| csv_err(&e))?;
+    write_file(&dir.join(files::METRICS_JSONL), jsonl.as_bytes())?;
+    write_file(&csv_path, &csv)?;
     Ok(())
 }
+
+/// Columns of `metrics.csv`: the fields of [`EpochRecord`].
+const EPOCH_COLUMNS: [&str; 12] = [
+    "epoch",
+    "step",
+    "train_loss",
+    "train_accuracy",
+    "train_macro_f1",
+    "train_auc",
+    "val_loss",
+    "val_accuracy",
+    "val_macro_f1",
+    "val_auc",
+    "images_per_second",
+    "best",
+];
 
 fn read_records(dir: &Path, before_epoch: usize) -> Vec<EpochRecord> {
     std::fs::read_to_string(dir.join(files::METRICS_JSONL))
@@ -235,7 +246,7 @@ pub fn train(cfg: &ExperimentConfig, opts: &TrainOptions) -> Result<TrainOutcome
         });
     }
     std::fs::create_dir_all(&dir).map_err(|e| TrainError::io("creating", &dir, e))?;
-    dfr_data::decode::write_atomic(&dir.join(files::CONFIG), config_toml.as_bytes())?;
+    write_file(&dir.join(files::CONFIG), config_toml.as_bytes())?;
     let device = opts.device.clone();
 
     // Data.
@@ -314,7 +325,7 @@ pub fn train(cfg: &ExperimentConfig, opts: &TrainOptions) -> Result<TrainOutcome
         return Ok(outcome(&dir, &st, records, true));
     }
     write_logs(&dir, &records)?;
-    let model_meta = serde_json::json!({ "experiment": cfg }).to_string();
+    let model_meta = crate::checkpoint::TrainedCheckpoint::metadata(cfg)?;
 
     let steps_per_epoch = {
         let n = train_loader.num_batches();

@@ -161,6 +161,9 @@ pub struct Ablation {
     pub device: String,
 }
 
+/// A split and its samples.
+type SplitSamples = (Split, Vec<Sample>);
+
 impl Ablation {
     /// Loads the study file (default: the embedded ablation) and checks its grid.
     pub fn load(a: &StudyArgs) -> Result<Ablation> {
@@ -230,7 +233,7 @@ impl Ablation {
     }
 
     /// The samples of the evaluation split and of the selection split (one dataset scan).
-    fn eval_samples(&self) -> Result<((Split, Vec<Sample>), (Split, Vec<Sample>))> {
+    fn eval_samples(&self) -> Result<(SplitSamples, SplitSamples)> {
         let base = self.cfg.experiment_for("baseline", &self.overrides)?;
         let ds = base
             .data
@@ -337,7 +340,7 @@ impl Ablation {
         let path = self.cell_path(cell);
         std::fs::create_dir_all(path.parent().expect("cells dir"))?;
         let text = serde_json::to_string_pretty(&result)?;
-        dfr_data::decode::write_atomic(&path, text.as_bytes())
+        dfr_fs::write_atomic(&path, text.as_bytes())
             .with_context(|| format!("writing {}", path.display()))?;
         println!(
             "[cell {}/{n}] {}: selection score {:.3}, test macro-F1 {:.3} ({:.0} s)",

@@ -26,7 +26,7 @@ fn absolute(p: &Path) -> Result<PathBuf> {
 }
 
 fn write(path: &Path, text: &str, executable: bool) -> Result<()> {
-    dfr_data::decode::write_atomic(path, text.as_bytes())
+    dfr_fs::write_atomic(path, text.as_bytes())
         .with_context(|| format!("writing {}", path.display()))?;
     #[cfg(unix)]
     if executable {

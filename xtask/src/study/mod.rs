@@ -13,9 +13,10 @@ use anyhow::{Context, Result};
 use candle_core::Device;
 use clap::Args;
 use config::StudyConfig;
-use dfr_attacks::{evaluate_samples, load_detector, AttackKind, RobustEvalConfig, RobustReport};
+use dfr_attacks::{evaluate_samples, AttackKind, RobustEvalConfig, RobustReport};
 use dfr_data::synth::{generate, SynthOutcome};
 use dfr_data::{Sample, Split};
+use dfr_model::checkpoint::load_detector;
 use dfr_model::EfficientNet;
 use dfr_train::trainer::{files, train, TrainOptions, TrainOutcome};
 use dfr_train::ExperimentConfig;
@@ -183,7 +184,9 @@ pub fn evaluate_cached(
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     r.write_json(path)?;
-    dfr_data::decode::write_atomic(&model_tag(path), model_id.as_bytes())?;
+    let tag = model_tag(path);
+    dfr_fs::write_atomic(&tag, model_id.as_bytes())
+        .with_context(|| format!("writing {}", tag.display()))?;
     for s in r.sanity.iter().filter(|s| !s.passed) {
         println!(
             "[attack] warning: {label}: sanity check {} failed: {}",

@@ -8,31 +8,10 @@ use std::path::PathBuf;
 use candle_core::{Device, Tensor};
 use dfr_model::{Arch, EfficientNet, EfficientNetConfig};
 
-/// The fixture directory (`$REFERENCE_VECTORS`, else `../../../shared/fixtures` from
-/// this crate), or `None` with a notice when it is missing and `CI` is unset. Panics
-/// when it is missing and `CI` is set.
+/// The fixture directory when it holds `attack_case.safetensors`; `None` (skip) or a
+/// failure under `CI` when missing.
 pub fn fixtures() -> Option<PathBuf> {
-    let d = match std::env::var_os("REFERENCE_VECTORS").filter(|s| !s.is_empty()) {
-        Some(p) => PathBuf::from(p),
-        None => PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/fixtures"
-        )),
-    };
-    if d.join("attack_case.safetensors").is_file() {
-        return Some(d);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "reference vectors {} are missing (set REFERENCE_VECTORS); CI is set, so this is an error",
-            d.display()
-        );
-    }
-    eprintln!(
-        "NOTICE: reference vectors {} are missing; skipping (set REFERENCE_VECTORS)",
-        d.display()
-    );
-    None
+    dfr_parity::fixtures_for_test("attack_case.safetensors")
 }
 
 /// A small random-init B0 (2 classes, stochastic layers off).

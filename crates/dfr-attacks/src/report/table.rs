@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::eval::{Metrics, RobustReport};
+use super::{Metrics, RobustReport};
 
 fn opt(v: Option<f64>) -> String {
     v.map(|x| format!("{x:.4}")).unwrap_or_else(|| "-".into())
