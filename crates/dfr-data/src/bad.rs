@@ -26,9 +26,9 @@ impl BadFiles {
     /// Records a failure of sample `index`; logs a warning the first time.
     pub fn record(&self, index: usize, path: PathBuf, error: String) {
         let mut m = self.inner.lock().expect("bad-file registry poisoned");
-        if !m.contains_key(&index) {
+        if let std::collections::btree_map::Entry::Vacant(e) = m.entry(index) {
             tracing::warn!("skipping unreadable image {}: {}", path.display(), error);
-            m.insert(index, BadFile { path, error });
+            e.insert(BadFile { path, error });
         }
     }
 

@@ -45,6 +45,17 @@ fn check_pair(a: &[f32], b: &[f32]) -> Result<()> {
 ///
 /// 0 means identical maps; **lower is more consistent** (at most 1 for maps in [0, 1]).
 /// Symmetric in `a` and `b`. Errors on negative or non-finite values.
+///
+/// ```
+/// use dfr_explain::consistency::iinc;
+/// let a = [1.0, 1.0, 0.0, 0.0];
+/// assert_eq!(iinc(&a, &a)?, 0.0); // identical
+/// assert_eq!(iinc(&a, &[0.0; 4])?, 1.0); // one map empty
+/// // half overlap: |I| = 1, |a| = |b| = 2, |U| = 3 → (2 − ½ − ½) / (3 − ¾) = 4/9
+/// let b = [0.0, 1.0, 1.0, 0.0];
+/// assert!((iinc(&a, &b)? - 4.0 / 9.0).abs() < 1e-12);
+/// # Ok::<(), dfr_explain::ExplainError>(())
+/// ```
 pub fn iinc(a: &[f32], b: &[f32]) -> Result<f64> {
     check_pair(a, b)?;
     if a.iter().chain(b).any(|&v| v < 0.0) {

@@ -96,6 +96,15 @@ pub fn macro_f1_from_matrix(cm: &ConfusionMatrix) -> f64 {
 /// higher is better. This is scikit-learn's `f1_score(average="macro")` on binary data.
 ///
 /// Not to be confused with [`binary_f1`], the F1 of the fake class only.
+///
+/// ```
+/// use dfr_metrics::{binary_f1, binary_macro_f1};
+/// let (y_true, y_pred) = ([0u8, 0, 1, 1, 1], [0u8, 1, 1, 1, 0]);
+/// // real: precision 1/2, recall 1/2 → F1 0.5; fake: precision 2/3, recall 2/3 → F1 2/3
+/// assert!((binary_macro_f1(&y_true, &y_pred)? - (0.5 + 2.0 / 3.0) / 2.0).abs() < 1e-12);
+/// assert!((binary_f1(&y_true, &y_pred)? - 2.0 / 3.0).abs() < 1e-12);
+/// # Ok::<(), dfr_metrics::MetricsError>(())
+/// ```
 pub fn binary_macro_f1<T: Label, P: Label>(y_true: &[T], y_pred: &[P]) -> Result<f64> {
     macro_f1(y_true, y_pred, 2)
 }

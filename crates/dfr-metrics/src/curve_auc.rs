@@ -53,6 +53,16 @@ fn check_finite(what: &'static str, v: &[f64]) -> Result<()> {
 /// errors on length mismatch, fewer than two points, negative or non-finite ε, duplicate
 /// ε, or non-finite metric values. The result is on the metric's scale (e.g. a mean
 /// accuracy for `ByRange`) and shares its direction.
+///
+/// ```
+/// use dfr_metrics::{normalized_auc, AucNormalization};
+/// // robust accuracy at ε = 0, 2/255, 4/255
+/// let eps = [0.0, 2.0 / 255.0, 4.0 / 255.0];
+/// let acc = [0.9, 0.5, 0.3];
+/// let mean = normalized_auc(&eps, &acc, AucNormalization::ByRange)?;
+/// assert!((mean - (0.7 + 0.4) / 2.0).abs() < 1e-12); // the mean of the two trapezoids
+/// # Ok::<(), dfr_metrics::MetricsError>(())
+/// ```
 pub fn normalized_auc(eps: &[f64], metric: &[f64], norm: AucNormalization) -> Result<f64> {
     check_same_len("eps", eps.len(), "metric", metric.len())?;
     if eps.len() < 2 {

@@ -167,6 +167,15 @@ pub(crate) fn roc_from_counts(counts: &ScoreCounts, drop_intermediate: bool) -> 
 /// that a random fake sample scores higher than a random real one, plus half the
 /// probability of a tie. Matches scikit-learn's `roc_auc_score` on binary labels.
 /// Errors with [`crate::MetricsError::SingleClass`] if only one class is present.
+///
+/// ```
+/// use dfr_metrics::roc_auc;
+/// // labels 0 = real, 1 = fake; scores = fake probability
+/// let auc = roc_auc(&[0u8, 0, 1, 1], &[0.1f32, 0.6, 0.4, 0.9])?;
+/// assert_eq!(auc, 0.75); // 3 of the 4 (real, fake) pairs are ordered correctly
+/// assert!(roc_auc(&[1u8, 1], &[0.2f32, 0.3]).is_err()); // one class only
+/// # Ok::<(), dfr_metrics::MetricsError>(())
+/// ```
 pub fn roc_auc<L: Label, S: Score>(labels: &[L], scores: &[S]) -> Result<f64> {
     let counts = ScoreCounts::from_inputs(labels, scores)?;
     require_both_classes(counts.positives, counts.negatives, "roc_auc")?;

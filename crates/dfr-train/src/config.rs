@@ -335,7 +335,7 @@ impl ExperimentConfig {
         if !(0.0..1.0).contains(&t.beta1) || !(0.0..1.0).contains(&t.beta2) {
             return err("train.beta1/beta2", "must be in [0, 1)".into());
         }
-        if !(t.eps > 0.0) || t.weight_decay < 0.0 {
+        if t.eps.is_nan() || t.eps <= 0.0 || t.weight_decay < 0.0 {
             return err(
                 "train.eps/weight_decay",
                 "eps must be > 0 and weight_decay ≥ 0".into(),

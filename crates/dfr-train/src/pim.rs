@@ -72,6 +72,31 @@ pub fn statistics(f: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
 ///
 /// `seed` fixes the dropout/stochastic-depth masks (identical in both passes) and the random
 /// direction of the control experiment.
+///
+/// ```
+/// use candle_core::{Device, Tensor};
+/// use dfr_model::{Arch, EfficientNet, EfficientNetConfig};
+/// use dfr_train::config::GradRegConfig;
+/// use dfr_train::pim::{labels_tensor, pim_step};
+///
+/// let dev = Device::Cpu;
+/// let model = EfficientNet::new(EfficientNetConfig::new(Arch::B0, 2), &dev, 0)?;
+/// model.set_stages_trainable(1, false); // the shallow part is frozen, as gradreg trains
+/// let x = Tensor::rand(0f32, 1f32, (2, 3, 32, 32), &dev)?; // images in [0, 1]
+/// let y = labels_tensor(&[0, 1], &dev)?;
+/// let cfg = GradRegConfig { alpha: 0.5, r: 0.05, ..Default::default() };
+/// let out = pim_step(&model, &x, &y, None, &cfg, 0)?;
+/// // Δμ, Δσ have norm r over the batch (NormScope::Batch), one value per sample and channel
+/// let norm = (out.delta_mu.sqr()?.sum_all()? + out.delta_sigma.sqr()?.sum_all()?)?
+///     .sqrt()?
+///     .to_scalar::<f32>()?;
+/// assert!((norm - 0.05).abs() < 1e-4);
+/// assert_eq!(out.delta_mu.dims(), &[2, 16, 1, 1]); // stage 1 of B0 has 16 channels
+/// // the loss trained on: (1 − α)·clean + α·perturbed
+/// let lp = out.loss_perturbed.unwrap();
+/// assert!((out.loss_total - (0.5 * out.loss_clean + 0.5 * lp)).abs() < 1e-5);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn pim_step(
     model: &EfficientNet,
     x: &Tensor,

@@ -74,6 +74,9 @@ fn attack_params(cfg: &StudyConfig, kind: AttackKind, seed: u64) -> Option<Attac
     })
 }
 
+/// One CAM per image, flattened.
+type Maps = Vec<Vec<f32>>;
+
 /// Clean and adversarial maps of `images` (the adversarial map explains the clean prediction).
 fn maps(
     model: &EfficientNet,
@@ -81,7 +84,7 @@ fn maps(
     labels: &[u32],
     params: Option<&AttackParams>,
     stage: usize,
-) -> Result<(Vec<Vec<f32>>, Option<(Tensor, Vec<Vec<f32>>)>)> {
+) -> Result<(Maps, Option<(Tensor, Maps)>)> {
     let clean = gradcam(model, x, stage, &Target::Predicted)?;
     let clean_maps: Vec<Vec<f32>> = clean.cam.iter().map(|m| m.to_vec()).collect();
     let Some(p) = params else {

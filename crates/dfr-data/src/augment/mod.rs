@@ -262,10 +262,10 @@ mod tests {
             let c = p.crop;
             let frac = (c.width * c.height) as f64 / (299.0 * 299.0);
             // Rounding of w and h to integers moves the area by at most ~1%.
-            assert!(frac >= 0.9 - 0.01 && frac <= 1.0, "area fraction {frac}");
+            assert!((0.9 - 0.01..=1.0).contains(&frac), "area fraction {frac}");
             let ratio = c.width as f64 / c.height as f64;
             assert!(
-                ratio >= 0.75 - 0.01 && ratio <= 4.0 / 3.0 + 0.01,
+                (0.75 - 0.01..=4.0 / 3.0 + 0.01).contains(&ratio),
                 "ratio {ratio}"
             );
             assert!(c.left + c.width <= 299 && c.top + c.height <= 299);

@@ -175,6 +175,19 @@ pub const MARKER: &str = "synth.json";
 
 /// Generates the tree at `out`. If `out` already holds a tree generated with the same
 /// configuration it is kept; a different one is an error unless `force` is set.
+///
+/// ```
+/// use dfr_data::synth::{generate, SplitCounts, SynthConfig, SynthOutcome};
+/// let tmp = tempfile::tempdir()?;
+/// let dir = tmp.path().join("dffd"); // a new directory (an existing, foreign one is refused)
+/// let counts = SplitCounts { real_per_source: 1, fake_per_source: 1 };
+/// let cfg = SynthConfig { size: 16, train: counts, validation: counts, test: counts, ..Default::default() };
+/// // 3 splits × (2 real + 6 fake sources) × 1 image, in DFFD's layout
+/// assert_eq!(generate(&cfg, &dir, false)?, SynthOutcome::Generated(24));
+/// assert!(dir.join("stylegan_ffhq/test").is_dir());
+/// assert_eq!(generate(&cfg, &dir, false)?, SynthOutcome::Reused);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn generate(cfg: &SynthConfig, out: &Path, force: bool) -> Result<SynthOutcome> {
     cfg.validate()?;
     let marker = out.join(MARKER);

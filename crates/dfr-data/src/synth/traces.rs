@@ -196,8 +196,8 @@ pub fn faceapp<R: Rng>(rng: &mut R, size: usize, gain: f32) -> ImageF32 {
         if m <= 0.0 {
             continue;
         }
-        for c in 0..3 {
-            let v = alt.data[c * n + i] + shift[c];
+        for (c, s) in shift.iter().enumerate() {
+            let v = alt.data[c * n + i] + s;
             img.data[c * n + i] += (v - img.data[c * n + i]) * m;
         }
     }
