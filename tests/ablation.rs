@@ -144,6 +144,8 @@ fn ablation_runs_cells_idempotently_merges_and_emits_slurm() {
     let cells = std::fs::read_to_string(out.join("slurm/cells.sbatch")).unwrap();
     assert!(cells.contains("#SBATCH --array=0-2%2"), "{cells}");
     assert!(cells.contains("#SBATCH --partition=cpu"));
+    // sbatch reads #SBATCH lines itself: the log path is quoted (paths may hold spaces)
+    assert!(cells.contains("#SBATCH --output=\""), "{cells}");
     assert!(cells.contains("echo ready"));
     assert!(cells.contains("--cell \"$SLURM_ARRAY_TASK_ID\""));
     assert!(cells.contains(&cfg.display().to_string()));

@@ -57,8 +57,8 @@ pub struct BenchArgs {
     /// Batch size.
     #[arg(long, default_value_t = 32)]
     batch: usize,
-    /// Passes over the files per measurement.
-    #[arg(long, default_value_t = 2)]
+    /// Passes over the files per measurement (at least 1).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..))]
     epochs: u64,
     /// Smaller configurations (for a smoke run).
     #[arg(long)]

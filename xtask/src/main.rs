@@ -27,8 +27,9 @@ enum Command {
         /// Seed.
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        /// Multiplier of every fake-trace amplitude (1: realistic, subtle traces).
-        #[arg(long, default_value_t = 1)]
+        /// Whole-number multiplier of every fake-trace amplitude, 1 to 20 (1: realistic,
+        /// subtle traces).
+        #[arg(long, default_value_t = 1, value_parser = dfr_data::synth::parse_trace_gain)]
         trace_gain: u32,
         /// Replace a tree generated with another configuration.
         #[arg(long)]
@@ -49,13 +50,26 @@ enum Command {
     },
 }
 
+/// Dies quietly on a closed pipe (`dfr … | head -1`), as Unix tools do, instead of Rust's
+/// default of ignoring SIGPIPE and panicking on the failed print.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: resetting a signal's disposition to the default before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> Result<()> {
+    restore_sigpipe();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // colour codes only for a terminal, not in log files
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match Cli::parse().command {
         Command::SynthData {

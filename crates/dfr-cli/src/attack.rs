@@ -64,6 +64,9 @@ pub struct AttackArgs {
     /// Device: cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Fraction of unreadable images to skip (listed in the report's log) before failing.
+    #[arg(long, default_value_t = 0.0)]
+    pub max_bad_fraction: f64,
 }
 
 /// The training image size recorded in a checkpoint written by `dfr train`, if any
@@ -81,6 +84,13 @@ pub fn checkpoint_image_size(path: &Path) -> Option<u32> {
 /// Runs the evaluation and prints the table.
 pub fn run(a: AttackArgs) -> Result<()> {
     let device = crate::device::parse(&a.device)?;
+    // a bad --out is reported now, not after the whole evaluation
+    if let Some(out) = &a.out {
+        let probe = out.join(".dfr-write-test");
+        dfr_fs::write_atomic(&probe, b"")
+            .and_then(|()| std::fs::remove_file(&probe))
+            .with_context(|| format!("--out {}: cannot write there", out.display()))?;
+    }
     let model = load_detector(&a.checkpoint, &device, None)
         .with_context(|| format!("loading {}", a.checkpoint.display()))?;
     let Some(layout) = LayoutKind::parse(&a.layout) else {
@@ -109,8 +119,11 @@ pub fn run(a: AttackArgs) -> Result<()> {
         limit: a.limit,
         steps_check: a.steps_check,
         save_adversarial: a.save_adversarial.clone(),
+        max_bad_fraction: a.max_bad_fraction,
         ..RobustEvalConfig::default()
     };
+    dfr_model::config::check_image_size(cfg.image_size)
+        .map_err(|m| anyhow::anyhow!("--image-size {m}"))?;
     let report = evaluate_samples(&model, &samples, split, &cfg)?;
     print!("{report}");
     if let Some(out) = &a.out {

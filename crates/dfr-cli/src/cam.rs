@@ -45,6 +45,14 @@ pub struct CamArgs {
     pub device: String,
 }
 
+/// One entry of `cam.json`: an explained image, or one that could not be read.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum CamEntry {
+    Explained(Box<CamRecord>),
+    Skipped { image: String, error: String },
+}
+
 #[derive(Serialize)]
 struct CamRecord {
     image: String,
@@ -73,6 +81,7 @@ pub fn run(a: CamArgs) -> Result<()> {
         .image_size
         .or_else(|| crate::attack::checkpoint_image_size(&a.checkpoint))
         .unwrap_or(224);
+    dfr_model::config::check_image_size(size).map_err(|m| anyhow::anyhow!("--image-size {m}"))?;
     let tf = EvalTransform { size };
     let attack = a
         .attack
@@ -82,18 +91,31 @@ pub fn run(a: CamArgs) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("--attack: {e}"))?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let opts = ConsistencyOptions::default();
-    let mut records = Vec::new();
+    let mut entries = Vec::new();
     let s = size as usize;
-    for path in &a.images {
-        let rgb = decode_rgb8(path)?;
+    for (index, path) in a.images.iter().enumerate() {
+        let rgb = match decode_rgb8(path) {
+            Ok(rgb) => rgb,
+            Err(e) => {
+                tracing::warn!("skipping {}: {e}", path.display());
+                entries.push(CamEntry::Skipped {
+                    image: path.display().to_string(),
+                    error: e.to_string(),
+                });
+                continue;
+            }
+        };
         let x = Tensor::from_vec(tf.apply(&rgb)?.data, (1, 3, s, s), &device)?;
         let clean = gradcam(&model, &x, a.stage, &Target::Predicted)?;
         let target = clean.targets.clone();
         let probs = candle_nn_softmax(&clean.logits)?;
-        let stem = path
-            .file_stem()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "image".into());
+        // the input's position keeps names unique (two folders may hold `0001.png`)
+        let stem = format!(
+            "{index:04}_{}",
+            path.file_stem()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "image".into())
+        );
         let clean_path = a.out.join(format!("{stem}_clean.png"));
         let map = clean.cam.map(0).expect("one map").to_vec();
         save_overlay(&clean_path, &x.squeeze(0)?, &map, a.image_weight)?;
@@ -134,13 +156,20 @@ pub fn run(a: CamArgs) -> Result<()> {
             rec.adversarial_predicted = Some(class_name((adv_probs[1] >= 0.5) as u32));
             rec.consistency = Some(consistency(&map, &adv_map, s, s, &opts)?);
         }
-        records.push(rec);
+        entries.push(CamEntry::Explained(Box::new(rec)));
     }
     println!(
         "{:<40} {:>6} {:>7} {:>8} {:>8} {:>8} {:>8}",
         "image", "pred", "p_fake", "adv", "IINC↓", "pearson↑", "SSIM↑"
     );
-    for r in &records {
+    for e in &entries {
+        let r = match e {
+            CamEntry::Explained(r) => r,
+            CamEntry::Skipped { image, error } => {
+                println!("{image:<40} skipped: {error}");
+                continue;
+            }
+        };
         let c = r.consistency.as_ref();
         println!(
             "{:<40} {:>6} {:>7.3} {:>8} {:>8} {:>8} {:>8}",
@@ -155,11 +184,18 @@ pub fn run(a: CamArgs) -> Result<()> {
             c.map(|c| format!("{:.3}", c.ssim)).unwrap_or("-".into()),
         );
     }
-    let json = serde_json::to_string_pretty(&records)?;
+    let json = serde_json::to_string_pretty(&entries)?;
     let cam_json = a.out.join("cam.json");
     dfr_fs::write_atomic(&cam_json, json.as_bytes())
         .with_context(|| format!("writing {}", cam_json.display()))?;
     println!("overlays and cam.json in {}", a.out.display());
+    let skipped = entries
+        .iter()
+        .filter(|e| matches!(e, CamEntry::Skipped { .. }))
+        .count();
+    if skipped == entries.len() {
+        anyhow::bail!("none of the {skipped} images could be read (see cam.json)");
+    }
     Ok(())
 }
 

@@ -37,8 +37,9 @@ pub struct SynthArgs {
     /// Test images per real source and per fake source.
     #[arg(long, value_parser = parse_counts)]
     pub test: Option<(usize, usize)>,
-    /// Multiplier of every fake-trace amplitude (1: realistic, subtle traces).
-    #[arg(long, default_value_t = 1)]
+    /// Whole-number multiplier of every fake-trace amplitude, 1 to 20 (1: realistic,
+    /// subtle traces).
+    #[arg(long, default_value_t = 1, value_parser = dfr_data::synth::parse_trace_gain)]
     pub trace_gain: u32,
     /// Replace an existing tree generated with another configuration.
     #[arg(long)]

@@ -43,10 +43,18 @@ pub fn run(a: PredictArgs) -> Result<()> {
     let (model, size) = if is_checkpoint {
         let (model, meta) = dfr_model::checkpoint::load_checkpoint(&path, &device)
             .with_context(|| format!("loading checkpoint {}", path.display()))?;
-        let size = serde_json::from_str::<serde_json::Value>(&meta.config)
-            .ok()
-            .and_then(|v| v["experiment"]["model"]["image_size"].as_u64())
-            .map(|s| s as u32);
+        if let Some(arch) = &a.arch {
+            let wanted: dfr_model::Arch = arch.parse().with_context(|| format!("--arch {arch}"))?;
+            if wanted != meta.arch {
+                bail!(
+                    "--arch {arch}: {} is a dfr checkpoint of {} (its architecture is read \
+                     from it; drop --arch)",
+                    path.display(),
+                    meta.arch.name()
+                );
+            }
+        }
+        let size = crate::attack::checkpoint_image_size(&path);
         (model, a.size.or(size).unwrap_or(224))
     } else {
         let Some(arch) = &a.arch else {
@@ -68,6 +76,7 @@ pub fn run(a: PredictArgs) -> Result<()> {
         }
         (model, a.size.unwrap_or(224))
     };
+    dfr_model::config::check_image_size(size).map_err(|m| anyhow::anyhow!("--size {m}"))?;
     let classes = model.config().num_classes;
     let tf = EvalTransform { size };
     let mut rows = Vec::new();

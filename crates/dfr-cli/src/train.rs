@@ -33,6 +33,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         &TrainOptions {
             resume: a.resume,
             device,
+            ..Default::default()
         },
     )
     .with_context(|| format!("training {}", cfg.run_dir().display()))?;

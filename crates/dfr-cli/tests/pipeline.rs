@@ -1,18 +1,9 @@
 //! The command line end to end on a tiny synthetic DFFD: synth → inspect → train → predict →
 //! attack → cam, plus clear errors for bad input.
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-const DFR: &str = env!("CARGO_BIN_EXE_dfr");
-
-fn dfr(args: &[&str], cwd: &Path) -> Output {
-    Command::new(DFR)
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .unwrap()
-}
+use crate::common::dfr;
 
 fn ok(out: &Output) -> String {
     assert!(
@@ -129,13 +120,13 @@ fn synth_train_predict_attack_cam() {
     ));
     assert!(cam.contains("IINC"), "{cam}");
     for f in [
-        "pggan_v1_00000_clean.png",
-        "pggan_v1_00000_fgsm_0.01.png",
+        "0000_pggan_v1_00000_clean.png",
+        "0000_pggan_v1_00000_fgsm_0.01.png",
         "cam.json",
     ] {
         assert!(d.join("cam").join(f).is_file(), "{f} missing");
     }
-    let img = image::open(d.join("cam/pggan_v1_00000_clean.png")).unwrap();
+    let img = image::open(d.join("cam/0000_pggan_v1_00000_clean.png")).unwrap();
     assert_eq!((img.width(), img.height()), (32, 32));
 }
 

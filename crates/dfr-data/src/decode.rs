@@ -26,6 +26,22 @@ pub fn decode_rgb8(path: &Path) -> Result<Rgb8> {
     })
 }
 
+/// Reads only an image file's header: its format and dimensions. Catches missing, empty,
+/// non-image and header-damaged files cheaply (a file truncated after its header still
+/// fails only when decoded).
+pub fn check_header(path: &Path) -> Result<(u32, u32)> {
+    let err = |message: String| DataError::Decode {
+        path: path.to_path_buf(),
+        message,
+    };
+    image::ImageReader::open(path)
+        .map_err(|e| err(e.to_string()))?
+        .with_guessed_format()
+        .map_err(|e| err(e.to_string()))?
+        .into_dimensions()
+        .map_err(|e| err(e.to_string()))
+}
+
 /// Decodes an in-memory image to RGB.
 pub fn decode_rgb8_bytes(bytes: &[u8]) -> std::result::Result<Rgb8, String> {
     let img = image::load_from_memory(bytes).map_err(|e| e.to_string())?;

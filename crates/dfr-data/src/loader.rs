@@ -61,6 +61,9 @@ pub struct Batch {
     pub labels: Vec<u32>,
     /// Indices of the samples in the loader's sample list.
     pub indices: Vec<usize>,
+    /// Position of the batch in its epoch (0-based, counting batches whose images were all
+    /// unreadable and so never delivered): resume by skipping `position + 1` batches.
+    pub position: usize,
 }
 
 impl Batch {
@@ -163,7 +166,9 @@ impl Loader {
     }
 
     /// Iterates the batches of an epoch, skipping `skip` batches at the start (for resuming
-    /// mid-epoch). Decoding runs ahead on the loader's thread pool.
+    /// mid-epoch: pass the last processed [`Batch::position`] + 1). A batch whose images are
+    /// all unreadable is not delivered, but still counts as a position. Decoding runs ahead
+    /// on the loader's thread pool.
     pub fn epoch(&self, epoch: u64, skip: usize) -> EpochIter {
         let order = self.order(epoch);
         let b = self.config.batch_size;
@@ -171,7 +176,8 @@ impl Loader {
         if self.config.drop_last && batches.last().is_some_and(|l| l.len() < b) {
             batches.pop();
         }
-        let batches: Vec<Vec<usize>> = batches.into_iter().skip(skip).collect();
+        let batches: Vec<(usize, Vec<usize>)> =
+            batches.into_iter().enumerate().skip(skip).collect();
         let window = self.config.prefetch.max(1);
         let (tx, rx) = bounded::<Result<Batch>>(window);
         let samples = Arc::clone(&self.samples);
@@ -182,7 +188,7 @@ impl Loader {
         let size = transform.size() as usize;
         let handle = std::thread::spawn(move || {
             for group in batches.chunks(window) {
-                let flat: Vec<usize> = group.iter().flatten().copied().collect();
+                let flat: Vec<usize> = group.iter().flat_map(|(_, b)| b).copied().collect();
                 let loaded: Vec<Option<ImageF32>> = pool.install(|| {
                     flat.par_iter()
                         .map(|&i| {
@@ -204,12 +210,13 @@ impl Loader {
                     return;
                 }
                 let mut it = loaded.into_iter();
-                for idx in group {
+                for (position, idx) in group {
                     let mut batch = Batch {
                         images: Vec::with_capacity(idx.len() * 3 * size * size),
                         shape: [0, 3, size, size],
                         labels: Vec::with_capacity(idx.len()),
                         indices: Vec::with_capacity(idx.len()),
+                        position: *position,
                     };
                     for &i in idx {
                         if let Some(img) = it.next().flatten() {

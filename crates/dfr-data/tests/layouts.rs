@@ -218,3 +218,35 @@ fn invalid_max_bad_fraction_is_rejected() {
         .to_string()
         .contains("max_bad_fraction"));
 }
+
+#[cfg(unix)]
+#[test]
+fn symbolic_link_loops_are_listed_once_and_cannot_hang_the_scan() {
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("data");
+    dffd_tree(&root);
+    // loops: a split linking to itself and to its source (which holds the other splits)
+    symlink(".", root.join("ffhq/train/self")).unwrap();
+    symlink("..", root.join("ffhq/train/up")).unwrap();
+    symlink("..", root.join("stargan/validation/up")).unwrap();
+    // a link to images outside the tree is followed
+    png(&dir.path().join("elsewhere/extra.png"));
+    symlink(
+        dir.path().join("elsewhere"),
+        root.join("celeba/test/linked"),
+    )
+    .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let r = root.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(DataConfig::new(&r, LayoutKind::Dffd).scan());
+    });
+    let ds = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the scan did not finish within 60 s")
+        .unwrap();
+    assert_eq!(ds.split(Split::Train).len(), 10);
+    assert_eq!(ds.split(Split::Validation).len(), 10);
+    assert_eq!(ds.split(Split::Test).len(), 11);
+}

@@ -91,6 +91,17 @@ fn reuses_a_matching_tree_and_refuses_to_clobber_another() {
     std::fs::write(other.path().join("precious.txt"), "keep").unwrap();
     assert!(generate(&small(1), other.path(), false).is_err());
     assert!(other.path().join("precious.txt").exists());
+    // --force does not delete a directory this generator did not write
+    std::fs::create_dir(other.path().join("sub")).unwrap();
+    let err = generate(&small(1), other.path(), true)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("synth.json"), "{err}");
+    assert!(other.path().join("precious.txt").exists() && other.path().join("sub").is_dir());
+    // an empty directory is fine
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    assert!(generate(&small(1), &empty, true).is_ok());
 }
 
 #[test]

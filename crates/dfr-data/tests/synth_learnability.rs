@@ -73,7 +73,7 @@ fn trace_features(s: &Sample) -> Vec<f64> {
         }
         (acc / n).abs()
     };
-    let sgn = |k: usize| if k % 2 == 0 { 1.0 } else { -1.0 };
+    let sgn = |k: usize| if k.is_multiple_of(2) { 1.0 } else { -1.0 };
     let checker = proj(&|x, y| sgn(x + y));
     let cols = proj(&|x, _| sgn(x));
     let rows = proj(&|_, y| sgn(y));

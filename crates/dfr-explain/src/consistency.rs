@@ -393,7 +393,7 @@ pub fn consistency_batch(
         .checked_mul(width)
         .filter(|&v| v > 0)
         .ok_or_else(|| ExplainError::invalid(format!("bad map size {height}×{width}")))?;
-    if a.len() != b.len() || a.len() % hw != 0 {
+    if a.len() != b.len() || !a.len().is_multiple_of(hw) {
         return Err(ExplainError::invalid(format!(
             "batches of {} and {} values are not whole {height}×{width} maps of equal count",
             a.len(),

@@ -1,7 +1,11 @@
 //! Atomic file writes, shared by every crate that writes results: the content goes to a
 //! temporary file in the destination directory, which is flushed, synced and renamed over
 //! the destination, so a reader (or a resumed run) never sees a half-written file. A
-//! failed or abandoned write leaves no temporary file behind.
+//! failed or abandoned write removes its temporary file; only a process killed mid-write
+//! leaves one (`.NAME.XXXXXX.tmp`), which [`remove_stale_temp_files`] deletes.
+//!
+//! [`DirLock`]: one writer per directory (a run directory, say), released by the operating
+//! system when the holder exits.
 //!
 //! Errors are plain [`std::io::Error`]s; callers wrap them in their own typed errors with
 //! the path.
@@ -10,6 +14,9 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use tempfile::NamedTempFile;
+
+mod lock;
+pub use lock::{DirLock, LOCK_FILE};
 
 /// A file being written atomically: write through [`Write`], then [`AtomicFile::commit`].
 /// Dropping it without committing removes the temporary file and leaves `path` untouched.
@@ -80,6 +87,36 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     f.commit()
 }
 
+/// Whether `name` is a temporary file of [`AtomicFile`] (`.NAME.XXXXXX.tmp`).
+fn is_temp_name(name: &str) -> bool {
+    name.len() > ".x..tmp".len() + 5
+        && name.starts_with('.')
+        && name.ends_with(".tmp")
+        && name[1..name.len() - 4].contains('.')
+}
+
+/// Removes the temporary files that writes killed mid-way left in `dir` (not below it) and
+/// returns them. Call it only while no other process writes into `dir` — while holding its
+/// [`DirLock`] — or it may delete a write in progress.
+pub fn remove_stale_temp_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut removed = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(removed),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        if entry.file_type()?.is_file() && is_temp_name(&name.to_string_lossy()) {
+            std::fs::remove_file(entry.path())?;
+            removed.push(entry.path());
+        }
+    }
+    removed.sort();
+    Ok(removed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,6 +128,32 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .filter(|n| n.ends_with(".tmp"))
             .collect()
+    }
+
+    #[test]
+    fn stale_temp_files_are_removed_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let keep = ["best.safetensors", ".lock", "notes.tmp", ".hidden"];
+        for k in keep {
+            std::fs::write(dir.path().join(k), "x").unwrap();
+        }
+        // what a killed write leaves: the temporary file of a write never committed
+        let f = AtomicFile::create(&dir.path().join("resume.safetensors")).unwrap();
+        let leaked: Vec<String> = temp_files(dir.path())
+            .into_iter()
+            .filter(|n| n.starts_with('.'))
+            .collect();
+        std::mem::forget(f);
+        assert_eq!(leaked.len(), 1, "{leaked:?}");
+        let removed = remove_stale_temp_files(dir.path()).unwrap();
+        assert_eq!(removed.len(), 1);
+        assert!(temp_files(dir.path()).iter().all(|n| n == "notes.tmp"));
+        for k in keep {
+            assert!(dir.path().join(k).exists(), "{k}");
+        }
+        assert!(remove_stale_temp_files(&dir.path().join("missing"))
+            .unwrap()
+            .is_empty());
     }
 
     #[test]

@@ -128,7 +128,7 @@ pub fn read_checkpoint_meta(path: &Path) -> Result<CheckpointMeta> {
 pub fn load_checkpoint(path: &Path, device: &Device) -> Result<(EfficientNet, CheckpointMeta)> {
     let meta = read_checkpoint_meta(path)?;
     let model = EfficientNet::new(meta.model_config.clone(), device, 0)?;
-    let tensors = candle_core::safetensors::load(path, device)?;
+    let tensors = crate::weights::read_tensors(path, device)?;
     let report = crate::weights::load_into(&model, tensors, 0)?;
     if report.head_initialised {
         return Err(Error::Checkpoint {

@@ -190,6 +190,27 @@ pub struct EfficientNetConfig {
 
 /// ImageNet channel mean.
 pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+
+/// Smallest input side length: the five stride-2 stages leave a 1×1 map at 32 px, and
+/// below 16 px the stem's padding dominates the image.
+pub const MIN_IMAGE_SIZE: u32 = 16;
+/// Largest input side length: DFFD's images are at most 1024 px, and activations grow with
+/// the square of the side (B0 at 1024 px already needs ~1 GB per image to train or attack;
+/// at 4096 px a single prediction exhausts a 24 GB machine).
+pub const MAX_IMAGE_SIZE: u32 = 1024;
+
+/// Checks an input side length against [`MIN_IMAGE_SIZE`] and [`MAX_IMAGE_SIZE`].
+pub fn check_image_size(size: u32) -> std::result::Result<(), String> {
+    if (MIN_IMAGE_SIZE..=MAX_IMAGE_SIZE).contains(&size) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{size} px: must be between {MIN_IMAGE_SIZE} and {MAX_IMAGE_SIZE} (below, the \
+             network's stride-2 stages leave nothing to classify; above, activations need more \
+             memory than a workstation has: they grow with the square of the side)"
+        ))
+    }
+}
 /// ImageNet channel standard deviation.
 pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 

@@ -49,6 +49,14 @@ pub enum Error {
     /// Resolving or downloading `hf:` weights failed.
     #[error("hugging face hub: {0}")]
     Hub(String),
+    /// A weight file cannot be read as weights.
+    #[error("weight file {path}: {message}")]
+    WeightFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// A checkpoint is malformed.
     #[error("checkpoint {path}: {message}")]
     Checkpoint {

@@ -239,7 +239,8 @@ fn strip_common_prefix(tensors: HashMap<String, Tensor>) -> HashMap<String, Tens
 
 /// Reads all tensors of a safetensors or PyTorch (`.pth`, `.pt`, `.bin`, `.ckpt`)
 /// file onto `device`. For pickles, a nested `state_dict` / `model` entry is used
-/// when the top level holds no tensors.
+/// when the top level holds no tensors. Every error names the file
+/// ([`Error::WeightFile`], or [`Error::Io`] for a missing one).
 pub fn read_tensors(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
     if !path.exists() {
         return Err(Error::io(
@@ -247,6 +248,24 @@ pub fn read_tensors(path: &Path, device: &Device) -> Result<HashMap<String, Tens
             std::io::Error::new(std::io::ErrorKind::NotFound, "weight file not found"),
         ));
     }
+    let bad = |message: String| Error::WeightFile {
+        path: path.to_path_buf(),
+        message,
+    };
+    if path.is_dir() {
+        return Err(bad(
+            "is a directory; expected a .safetensors or PyTorch weight file".into(),
+        ));
+    }
+    read_tensors_from(path, device).map_err(|e| match e {
+        e @ (Error::WeightFile { .. } | Error::Io { .. }) => e,
+        other => bad(format!(
+            "{other} (expected a .safetensors file or a PyTorch .pth/.pt/.bin/.ckpt pickle)"
+        )),
+    })
+}
+
+fn read_tensors_from(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -281,10 +300,10 @@ pub fn read_tensors(path: &Path, device: &Device) -> Result<HashMap<String, Tens
     }
     match first_err {
         Some(e) => Err(e.into()),
-        None => Err(Error::Invalid(format!(
-            "{}: no tensors found",
-            path.display()
-        ))),
+        None => Err(Error::WeightFile {
+            path: path.to_path_buf(),
+            message: "no tensors found".into(),
+        }),
     }
 }
 
@@ -523,9 +542,18 @@ pub fn cached_hf_file(cache_dir: &Path, spec: &HfSpec) -> Option<PathBuf> {
     None
 }
 
-/// Resolves `hf:ORG/REPO[/FILE]` against the given cache; downloads (feature
-/// `hub`) when not cached and not `offline`.
+/// Resolves `hf:ORG/REPO[/FILE]` against the given cache; downloads it through hf-hub
+/// (feature `hub`, on by default) into that cache when it is not there and not `offline`.
 pub fn resolve_hf_in(spec: &str, cache_dir: &Path, offline: bool) -> Result<PathBuf> {
+    resolve_hf_from(spec, cache_dir, offline, None)
+}
+
+fn resolve_hf_from(
+    spec: &str,
+    cache_dir: &Path,
+    offline: bool,
+    endpoint: Option<&str>,
+) -> Result<PathBuf> {
     let s = HfSpec::parse(spec)?;
     if let Some(p) = cached_hf_file(cache_dir, &s) {
         tracing::info!("{spec}: using cached {}", p.display());
@@ -543,33 +571,89 @@ pub fn resolve_hf_in(spec: &str, cache_dir: &Path, offline: bool) -> Result<Path
             "{spec} is not in the local cache and HF_HUB_OFFLINE is set: {how}"
         )));
     }
-    download_hf(&s, cache_dir).map_err(|e| {
+    download_hf(&s, cache_dir, endpoint).map_err(|e| {
         Error::Hub(format!(
             "{spec} is not in the local cache and could not be downloaded ({e}): {how}"
         ))
     })
 }
 
+/// Progress of a hub download on stderr (hidden when stderr is not a terminal).
 #[cfg(feature = "hub")]
-fn download_hf(s: &HfSpec, cache_dir: &Path) -> std::result::Result<PathBuf, String> {
+struct DownloadBar(indicatif::ProgressBar);
+
+#[cfg(feature = "hub")]
+impl hf_hub::progress::ProgressHandler for DownloadBar {
+    fn on_progress(&self, event: &hf_hub::progress::ProgressEvent) {
+        use hf_hub::progress::{DownloadEvent, ProgressEvent};
+        if let ProgressEvent::Download(e) = event {
+            match e {
+                DownloadEvent::Start { total_bytes, .. } => self.0.set_length(*total_bytes),
+                DownloadEvent::Progress { files } => {
+                    let done: u64 = files.iter().map(|f| f.bytes_completed).sum();
+                    self.0.set_position(done.max(self.0.position()));
+                }
+                DownloadEvent::AggregateProgress {
+                    bytes_completed, ..
+                } => self.0.set_position(*bytes_completed),
+                DownloadEvent::Complete => self.0.finish_and_clear(),
+            }
+        }
+    }
+}
+
+/// Downloads `s` into the hub cache `cache_dir` from `endpoint` (default: `HF_ENDPOINT`,
+/// else huggingface.co), with a progress bar.
+#[cfg(feature = "hub")]
+fn download_hf(
+    s: &HfSpec,
+    cache_dir: &Path,
+    endpoint: Option<&str>,
+) -> std::result::Result<PathBuf, String> {
     let (org, name) = s.repo.split_once('/').ok_or("bad repo")?;
-    let client = hf_hub::HFClient::builder()
-        .cache_dir(cache_dir.to_path_buf())
-        .build()
-        .map_err(|e| e.to_string())?;
+    let mut builder = hf_hub::HFClient::builder().cache_dir(cache_dir.to_path_buf());
+    if let Some(e) = endpoint {
+        builder = builder.endpoint(e);
+    }
+    let client = builder.build().map_err(|e| e.to_string())?;
     let client = hf_hub::HFClientSync::from_inner(client).map_err(|e| e.to_string())?;
-    client
+    let bar = indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+        )
+        .map_err(|e| e.to_string())?
+        .progress_chars("=> "),
+    );
+    bar.set_message(format!("downloading {}/{}", s.repo, s.file));
+    tracing::info!(
+        "downloading {}/{} into {}",
+        s.repo,
+        s.file,
+        cache_dir.display()
+    );
+    let got = client
         .model(org, name)
         .download_file()
         .filename(s.file.clone())
         .revision(s.revision.clone())
+        .progress(hf_hub::progress::Progress::new(DownloadBar(bar.clone())))
         .send()
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string());
+    bar.finish_and_clear();
+    got
 }
 
 #[cfg(not(feature = "hub"))]
-fn download_hf(_s: &HfSpec, _cache_dir: &Path) -> std::result::Result<PathBuf, String> {
-    Err("dfr-model was built without the `hub` feature, downloads are disabled".into())
+fn download_hf(
+    _s: &HfSpec,
+    _cache_dir: &Path,
+    _endpoint: Option<&str>,
+) -> std::result::Result<PathBuf, String> {
+    Err(
+        "this build has no downloader (dfr-model's `hub` feature, on by default, was \
+         disabled)"
+            .into(),
+    )
 }
 
 /// Resolves a weight spec: `hf:ORG/REPO[/FILE]` through the hub cache
@@ -645,6 +729,25 @@ mod tests {
         );
         let e = resolve_hf_in("hf:x/y", &hub, true).unwrap_err().to_string();
         assert!(e.contains("not in the local cache"), "{e}");
+    }
+
+    /// Online, a missing file is downloaded: the default build tries (here from a local
+    /// endpoint that refuses connections, so no test ever reaches the network).
+    #[cfg(feature = "hub")]
+    #[test]
+    fn online_resolution_downloads_through_hf_hub() {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port(); // bound, then dropped: nothing listens there
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let e = resolve_hf_from("hf:x/y", dir.path(), false, Some(&endpoint))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("could not be downloaded"), "{e}");
+        assert!(!e.contains("feature"), "{e}");
     }
 
     #[test]

@@ -278,10 +278,19 @@ impl ExperimentConfig {
         let t = &self.train;
         let g = &self.gradreg;
         let err = |f: &str, m: String| Err(TrainError::config(f, m));
-        if self.run.name.is_empty() || self.run.name.contains(['/', '\\']) {
+        let name = self.run.name.as_str();
+        if name.is_empty()
+            || name.contains(['/', '\\', '\0'])
+            || name == "."
+            || name == ".."
+            || name.trim() != name
+        {
             return err(
                 "run.name",
-                format!("`{}`: expected a plain directory name", self.run.name),
+                format!(
+                    "`{name}`: expected a plain directory name (not empty, `.` or `..`, no \
+                     path separators or surrounding spaces)"
+                ),
             );
         }
         if self.model.arch.parse::<dfr_model::Arch>().is_err() {
@@ -290,11 +299,8 @@ impl ExperimentConfig {
                 format!("`{}`: expected b0…b7 or lite0…lite4", self.model.arch),
             );
         }
-        if self.model.image_size < 16 {
-            return err(
-                "model.image_size",
-                format!("{}: must be ≥ 16", self.model.image_size),
-            );
+        if let Err(m) = dfr_model::config::check_image_size(self.model.image_size) {
+            return err("model.image_size", m);
         }
         if self.augment.size != self.model.image_size {
             return err(

@@ -45,6 +45,99 @@ pub struct TrainState {
 const META_STATE: &str = "train_state";
 const META_CONFIG: &str = "experiment_config";
 const META_ADAM_T: &str = "adam_t";
+const META_DATA: &str = "data_fingerprint";
+
+/// What a resume checkpoint must match: the experiment configuration and the data it was
+/// trained on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunIdentity {
+    /// The experiment configuration as TOML ([`crate::ExperimentConfig::to_toml`]).
+    pub config_toml: String,
+    /// [`data_fingerprint`] of the train and validation samples.
+    pub data_fingerprint: String,
+}
+
+/// Keys a resumed run may change: they affect how a run is displayed, parallelised or
+/// where its directory lives, never what it computes.
+pub const RESUME_FREE_KEYS: [&str; 5] = [
+    "train.progress",
+    "train.threads",
+    "train.prefetch",
+    "run.results_dir",
+    "run.name",
+];
+
+/// A fingerprint of the samples a run trains and validates on: their number and a hash of
+/// each one's split, source, label, path relative to the data root, and size in bytes
+/// (not modification times, which a copy changes).
+pub fn data_fingerprint(root: &Path, samples: &[&dfr_data::Sample]) -> String {
+    let mut lines: Vec<String> = samples
+        .iter()
+        .map(|s| {
+            let rel = s.path.strip_prefix(root).unwrap_or(&s.path);
+            let size = std::fs::metadata(&s.path).map(|m| m.len()).unwrap_or(0);
+            format!(
+                "{}\t{}\t{}\t{}\t{size}",
+                s.split.name(),
+                s.method,
+                s.label.index(),
+                rel.display()
+            )
+        })
+        .collect();
+    lines.sort();
+    // FNV-1a, 64 bit: stable across platforms and releases (std's hasher is not)
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in lines.join("\n").bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{} files, fnv1a {h:016x}", lines.len())
+}
+
+/// The dotted keys whose values differ between two configurations (TOML), except
+/// [`RESUME_FREE_KEYS`].
+pub fn config_differences(stored: &str, current: &str) -> Vec<String> {
+    fn flatten(
+        prefix: &str,
+        v: &toml::Value,
+        out: &mut std::collections::BTreeMap<String, String>,
+    ) {
+        match v {
+            toml::Value::Table(t) => {
+                for (k, v) in t {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    flatten(&key, v, out);
+                }
+            }
+            other => {
+                out.insert(prefix.to_string(), other.to_string());
+            }
+        }
+    }
+    let parse = |s: &str| {
+        let mut out = std::collections::BTreeMap::new();
+        if let Ok(t) = s.parse::<toml::Table>() {
+            flatten("", &toml::Value::Table(t), &mut out);
+        }
+        out
+    };
+    let (a, b) = (parse(stored), parse(current));
+    let mut keys: Vec<String> = a
+        .keys()
+        .chain(b.keys())
+        .filter(|k| !RESUME_FREE_KEYS.contains(&k.as_str()))
+        .filter(|k| a.get(*k) != b.get(*k))
+        .cloned()
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
 
 /// Saves everything needed to resume.
 pub fn save(
@@ -52,7 +145,7 @@ pub fn save(
     model: &EfficientNet,
     adam: &Adam,
     state: &TrainState,
-    config_toml: &str,
+    identity: &RunIdentity,
 ) -> Result<()> {
     let mut tensors: Vec<(String, Tensor)> = model
         .state_tensors()
@@ -72,7 +165,8 @@ pub fn save(
         META_STATE.to_string(),
         serde_json::to_string(state).expect("state serialises"),
     );
-    meta.insert(META_CONFIG.to_string(), config_toml.to_string());
+    meta.insert(META_CONFIG.to_string(), identity.config_toml.clone());
+    meta.insert(META_DATA.to_string(), identity.data_fingerprint.clone());
     meta.insert(META_ADAM_T.to_string(), adam.t.to_string());
     let bytes = safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), Some(meta))
         .map_err(|e| TrainError::Resume {
@@ -83,13 +177,15 @@ pub fn save(
     Ok(())
 }
 
-/// Restores model, optimiser and state from `path`; the stored experiment configuration must
-/// equal `config_toml`.
+/// Restores model, optimiser and state from `path`. The stored experiment configuration
+/// must equal `identity`'s except for [`RESUME_FREE_KEYS`] (the error names the keys that
+/// differ), and the stored data fingerprint must equal its (a checkpoint written before
+/// fingerprints were recorded is resumed with a warning).
 pub fn load(
     path: &Path,
     model: &EfficientNet,
     adam: &mut Adam,
-    config_toml: &str,
+    identity: &RunIdentity,
 ) -> Result<TrainState> {
     let err = |m: String| TrainError::Resume {
         path: path.to_path_buf(),
@@ -102,12 +198,28 @@ pub fn load(
     let stored = meta
         .get(META_CONFIG)
         .ok_or_else(|| err("no experiment configuration in the checkpoint".into()))?;
-    if stored != config_toml {
-        return Err(err(
-            "the checkpoint was written with a different configuration; resume with the same \
-             config and --set overrides, or start a new run name"
-                .into(),
-        ));
+    let changed = config_differences(stored, &identity.config_toml);
+    if !changed.is_empty() {
+        return Err(err(format!(
+            "the checkpoint was written with a different configuration: {} changed; resume \
+             with the same config and --set overrides, or start a new run name",
+            changed.join(", ")
+        )));
+    }
+    match meta.get(META_DATA) {
+        Some(d) if *d != identity.data_fingerprint => {
+            return Err(err(format!(
+                "the data set changed since the checkpoint was written (then: {d}; now: {}); \
+                 restore the data or start a new run name",
+                identity.data_fingerprint
+            )))
+        }
+        Some(_) => {}
+        None => tracing::warn!(
+            "{}: no data fingerprint in the checkpoint (an older version wrote it); \
+             cannot check that the data set is unchanged",
+            path.display()
+        ),
     }
     let state: TrainState = serde_json::from_str(
         meta.get(META_STATE)

@@ -41,6 +41,9 @@ pub struct TrainOptions {
     pub resume: bool,
     /// Where the model runs.
     pub device: Device,
+    /// Stop after this many optimiser steps in total (counting those of earlier sessions),
+    /// leaving a resume checkpoint: for a job with a time limit, which resumes in the next.
+    pub stop_after_steps: Option<usize>,
 }
 
 impl Default for TrainOptions {
@@ -48,6 +51,7 @@ impl Default for TrainOptions {
         TrainOptions {
             resume: false,
             device: Device::Cpu,
+            stop_after_steps: None,
         }
     }
 }
@@ -201,13 +205,52 @@ const EPOCH_COLUMNS: [&str; 12] = [
     "best",
 ];
 
-fn read_records(dir: &Path, before_epoch: usize) -> Vec<EpochRecord> {
-    std::fs::read_to_string(dir.join(files::METRICS_JSONL))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<EpochRecord>(l).ok())
-        .filter(|r| r.epoch < before_epoch)
+/// The skipped files listed in a run's data report (none if it has no readable list).
+fn skipped_files(path: &Path) -> Vec<dfr_data::bad::BadFile> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    v["bad_files"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|b| {
+            Some(dfr_data::bad::BadFile {
+                path: b["path"].as_str()?.into(),
+                error: b["error"].as_str()?.to_string(),
+            })
+        })
         .collect()
+}
+
+/// The epoch records of an earlier session, up to `before_epoch`; a line that does not parse
+/// is an error naming the file and line (the log is written atomically, so it was edited).
+fn read_records(dir: &Path, before_epoch: usize) -> Result<Vec<EpochRecord>> {
+    let path = dir.join(files::METRICS_JSONL);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(TrainError::io("reading", &path, e)),
+    };
+    let mut out = Vec::new();
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let r: EpochRecord = serde_json::from_str(line).map_err(|e| TrainError::Resume {
+            path: path.clone(),
+            message: format!(
+                "line {}: not an epoch record ({e}); restore the file or start a new run name",
+                i + 1
+            ),
+        })?;
+        if r.epoch < before_epoch {
+            out.push(r);
+        }
+    }
+    Ok(out)
 }
 
 fn outcome(dir: &Path, st: &TrainState, records: Vec<EpochRecord>, reused: bool) -> TrainOutcome {
@@ -230,34 +273,51 @@ fn outcome(dir: &Path, st: &TrainState, records: Vec<EpochRecord>, reused: bool)
 /// Trains as `cfg` says, writing into `cfg.run_dir()`.
 ///
 /// A fresh run refuses a directory that already holds a resume checkpoint (pass
-/// `resume`); a resumed run continues exactly where the checkpoint left off, and a finished
-/// run is returned as is.
+/// `resume`); a resumed run continues exactly where the checkpoint left off (same
+/// configuration up to [`state::RESUME_FREE_KEYS`], same data), and a finished run is
+/// returned as is. The data is scanned and the model built (its weights loaded) before the
+/// run directory is created, so bad input leaves nothing behind; while training, the
+/// directory is locked ([`dfr_fs::DirLock`]): a second process writing the same run gets an
+/// error naming the first one's pid.
 pub fn train(cfg: &ExperimentConfig, opts: &TrainOptions) -> Result<TrainOutcome> {
     cfg.validate()?;
     let dir = cfg.run_dir();
     let config_toml = cfg.to_toml();
     let resume_path = dir.join(files::RESUME);
-    if resume_path.exists() && !opts.resume {
-        return Err(TrainError::Resume {
+    let refuse_existing = || {
+        Err(TrainError::Resume {
             path: dir.clone(),
             message: "the run directory already holds a run; pass --resume to continue it or \
                       choose another run.name"
                 .into(),
-        });
+        })
+    };
+    if resume_path.exists() && !opts.resume {
+        return refuse_existing();
     }
-    std::fs::create_dir_all(&dir).map_err(|e| TrainError::io("creating", &dir, e))?;
-    write_file(&dir.join(files::CONFIG), config_toml.as_bytes())?;
     let device = opts.device.clone();
 
-    // Data.
+    // Data: scanned and checked before anything is written.
     let ds = cfg.data.scan()?;
     let train_samples = ds.require_split(Split::Train)?;
     let val_samples = ds.require_split(Split::Validation)?;
     let cw = ds.class_weights()?;
-    write_json(
-        &dir.join(files::DATA_REPORT),
-        &dfr_data::inspect::inspect(&ds, false)?,
-    )?;
+    if cw.n_real == 0 || cw.n_fake == 0 {
+        tracing::warn!(
+            "the train split of {} holds only one class (real {}, fake {}): the detector \
+             cannot learn to separate them",
+            cfg.data.root.display(),
+            cw.n_real,
+            cw.n_fake
+        );
+    }
+    let identity = state::RunIdentity {
+        config_toml: config_toml.clone(),
+        data_fingerprint: state::data_fingerprint(
+            &cfg.data.root,
+            &train_samples.iter().chain(&val_samples).collect::<Vec<_>>(),
+        ),
+    };
     let class_weights = if cfg.train.class_weighted {
         Some(Tensor::new(&cw.as_f32(), &device)?)
     } else {
@@ -295,8 +355,62 @@ pub fn train(cfg: &ExperimentConfig, opts: &TrainOptions) -> Result<TrainOutcome
         cfg.data.max_bad_fraction,
     )?;
 
-    // Model and optimiser.
+    // Validation images are read at every epoch's end; check their headers now, so that an
+    // unreadable one fails (beyond data.max_bad_fraction) before training, not after epoch 1.
+    for (i, s) in val_loader.samples().iter().enumerate() {
+        if let Err(e) = dfr_data::decode::check_header(&s.path) {
+            val_loader
+                .bad_files()
+                .record(i, s.path.clone(), e.to_string());
+        }
+    }
+    val_loader.bad_files().check(
+        Split::Validation.name(),
+        val_loader.samples().len(),
+        cfg.data.max_bad_fraction,
+    )?;
+
+    // Model (weights loaded) before the run directory exists.
     let model = build_model(cfg, &device)?;
+
+    // The run directory: locked for this process, stale temporary files of killed writes
+    // removed, configuration and data report written.
+    let _lock = dfr_fs::DirLock::acquire(&dir).map_err(|e| TrainError::io("locking", &dir, e))?;
+    if resume_path.exists() && !opts.resume {
+        return refuse_existing(); // another process created it meanwhile
+    }
+    for f in
+        dfr_fs::remove_stale_temp_files(&dir).map_err(|e| TrainError::io("cleaning", &dir, e))?
+    {
+        tracing::info!("removed {} (left by a write that was killed)", f.display());
+    }
+    write_file(&dir.join(files::CONFIG), config_toml.as_bytes())?;
+    let data_report = dfr_data::inspect::inspect(&ds, false)?;
+    // files skipped by earlier sessions of a resumed run: this session may never read them
+    let earlier_bad = if opts.resume {
+        skipped_files(&dir.join(files::DATA_REPORT))
+    } else {
+        Vec::new()
+    };
+    let write_data_report = || -> Result<()> {
+        let mut r = data_report.clone();
+        let mut bad = earlier_bad.clone();
+        for b in train_loader
+            .bad_files()
+            .list()
+            .into_iter()
+            .chain(val_loader.bad_files().list())
+        {
+            if !bad.iter().any(|e| e.path == b.path) {
+                bad.push(b);
+            }
+        }
+        bad.sort_by(|a, b| a.path.cmp(&b.path));
+        r.bad_files = Some(bad);
+        write_json(&dir.join(files::DATA_REPORT), &r)
+    };
+    write_data_report()?;
+
     let mut adam = Adam::for_trainable(
         &model,
         AdamParams {
@@ -308,7 +422,7 @@ pub fn train(cfg: &ExperimentConfig, opts: &TrainOptions) -> Result<TrainOutcome
         },
     )?;
     let mut st = if opts.resume && resume_path.exists() {
-        let st = state::load(&resume_path, &model, &mut adam, &config_toml)?;
+        let st = state::load(&resume_path, &model, &mut adam, &identity)?;
         tracing::info!(
             "resuming {} at epoch {}, batch {} (step {})",
             dir.display(),
@@ -320,7 +434,7 @@ pub fn train(cfg: &ExperimentConfig, opts: &TrainOptions) -> Result<TrainOutcome
     } else {
         TrainState::default()
     };
-    let mut records = read_records(&dir, st.epoch);
+    let mut records = read_records(&dir, st.epoch)?;
     if st.finished {
         return Ok(outcome(&dir, &st, records, true));
     }
@@ -334,6 +448,15 @@ pub fn train(cfg: &ExperimentConfig, opts: &TrainOptions) -> Result<TrainOutcome
         } else {
             n
         }
+    };
+    let stop_now = |st: &TrainState| opts.stop_after_steps.is_some_and(|n| st.global_step >= n);
+    let stopped = |dir: &Path, st: &TrainState, records: Vec<EpochRecord>| {
+        let mut out = outcome(dir, st, records, false);
+        out.stop_reason = format!(
+            "stopped after {} steps (TrainOptions::stop_after_steps); resume to continue",
+            st.global_step
+        );
+        out
     };
     let strategy_name = match t.strategy {
         Strategy::Baseline => "baseline",
@@ -360,9 +483,13 @@ pub fn train(cfg: &ExperimentConfig, opts: &TrainOptions) -> Result<TrainOutcome
                 break;
             }
             let b = batch?;
+            if b.position >= steps_per_epoch {
+                break;
+            }
+            let position = b.position;
             let x = Tensor::from_vec(b.images, b.shape.to_vec(), &device)?;
             let y = labels_tensor(&b.labels, &device)?;
-            let seed = dfr_data::rng::key(&[cfg.run.seed, epoch as u64, st.batch_in_epoch as u64]);
+            let seed = dfr_data::rng::key(&[cfg.run.seed, epoch as u64, position as u64]);
             let (logits, loss, grads) = match t.strategy {
                 Strategy::Gradreg => {
                     let out = pim_step(&model, &x, &y, class_weights.as_ref(), &cfg.gradreg, seed)?;
@@ -392,7 +519,9 @@ pub fn train(cfg: &ExperimentConfig, opts: &TrainOptions) -> Result<TrainOutcome
             st.labels.extend(&b.labels);
             st.loss_sum += loss as f64 * n as f64;
             st.seen += n;
-            st.batch_in_epoch += 1;
+            // positions, not delivered batches: a batch of unreadable images is never
+            // delivered, and resuming skips by position
+            st.batch_in_epoch = position + 1;
             st.global_step += 1;
             images_this_session += n;
             let el = started.elapsed().as_secs_f64();
@@ -408,12 +537,19 @@ pub fn train(cfg: &ExperimentConfig, opts: &TrainOptions) -> Result<TrainOutcome
                 images_this_session as f64 / el.max(1e-9)
             ));
             if t.checkpoint_every > 0
-                && st.global_step % t.checkpoint_every == 0
+                && st.global_step.is_multiple_of(t.checkpoint_every)
                 && st.batch_in_epoch < steps_per_epoch
             {
                 st.seconds += el;
-                state::save(&resume_path, &model, &adam, &st, &config_toml)?;
+                state::save(&resume_path, &model, &adam, &st, &identity)?;
                 st.seconds -= el;
+            }
+            if stop_now(&st) && st.batch_in_epoch < steps_per_epoch {
+                st.seconds += el;
+                state::save(&resume_path, &model, &adam, &st, &identity)?;
+                write_data_report()?;
+                bar.finish_and_clear();
+                return Ok(stopped(&dir, &st, records));
             }
         }
         let train_secs = started.elapsed().as_secs_f64();
@@ -484,9 +620,13 @@ pub fn train(cfg: &ExperimentConfig, opts: &TrainOptions) -> Result<TrainOutcome
             st.finished = true;
             st.stop_reason = Some(format!("completed {} epochs", t.epochs));
         }
-        state::save(&resume_path, &model, &adam, &st, &config_toml)?;
+        write_data_report()?;
+        state::save(&resume_path, &model, &adam, &st, &identity)?;
         if st.finished {
             break;
+        }
+        if stop_now(&st) {
+            return Ok(stopped(&dir, &st, records));
         }
     }
     let out = outcome(&dir, &st, records, false);

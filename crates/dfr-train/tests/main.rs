@@ -3,5 +3,6 @@
 
 mod common;
 mod pim_parity;
+mod robustness;
 mod training;
 mod trajectory;

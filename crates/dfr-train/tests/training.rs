@@ -1,60 +1,10 @@
 //! End-to-end training on a tiny synthetic DFFD: reproducibility, the r = 0 and α = 0
 //! reductions to baseline training, bad input, and non-finite losses.
 
-use dfr_data::synth::{generate, SplitCounts, SynthConfig};
 use dfr_train::trainer::{files, train, TrainOptions};
 use dfr_train::{ExperimentConfig, TrainError};
-use std::collections::BTreeMap;
-use std::path::Path;
 
-fn dataset(dir: &Path) -> std::path::PathBuf {
-    let root = dir.join("data");
-    let c = SplitCounts {
-        real_per_source: 3,
-        fake_per_source: 1,
-    };
-    generate(
-        &SynthConfig {
-            size: 32,
-            seed: 1,
-            train: c,
-            validation: c,
-            test: c,
-            trace_gain: 1,
-        },
-        &root,
-        false,
-    )
-    .unwrap();
-    root
-}
-
-fn config(dir: &Path, name: &str, extra: &[&str]) -> ExperimentConfig {
-    let root = dataset(dir);
-    let mut sets: Vec<String> = vec![
-        format!("run.name={name}"),
-        format!("run.results_dir=\"{}\"", dir.join("results").display()),
-        format!("data.root=\"{}\"", root.display()),
-        "model.image_size=32".into(),
-        "train.epochs=2".into(),
-        "train.batch_size=4".into(),
-        "train.lr=1e-3".into(),
-        "train.progress=false".into(),
-        "train.threads=2".into(),
-    ];
-    sets.extend(extra.iter().map(|s| s.to_string()));
-    ExperimentConfig::from_toml_str("", &sets).unwrap()
-}
-
-/// The tensors of a checkpoint, by name, as raw bytes.
-fn tensors(path: &Path) -> BTreeMap<String, Vec<u8>> {
-    let bytes = std::fs::read(path).unwrap();
-    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    st.tensors()
-        .into_iter()
-        .map(|(n, v)| (n, v.data().to_vec()))
-        .collect()
-}
+use crate::common::{config, tensors};
 
 fn run(cfg: &ExperimentConfig) -> dfr_train::TrainOutcome {
     train(cfg, &TrainOptions::default()).unwrap()

@@ -46,7 +46,7 @@ pub struct AblationArgs {
     #[arg(long, value_name = "I")]
     pub cell: Option<usize>,
     /// Print the cells and exit.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["cell", "merge", "emit"])]
     pub list: bool,
     /// Only merge the finished cells into the summary (missing cells are listed in it).
     #[arg(long, conflicts_with = "cell")]

@@ -90,11 +90,9 @@ pub fn emit(ab: &Ablation, args: &StudyArgs, n_cells: usize) -> Result<PathBuf> 
         if let Some(a) = array {
             let _ = writeln!(h, "#SBATCH --array={a}");
         }
-        let _ = writeln!(
-            h,
-            "#SBATCH --output={}",
-            dir.join("logs").join(log).display()
-        );
+        // sbatch reads #SBATCH lines itself: double quotes keep a path with spaces whole
+        let out = dir.join("logs").join(log).display().to_string();
+        let _ = writeln!(h, "#SBATCH --output=\"{}\"", out.replace('"', "\\\""));
         let _ = writeln!(h, "#SBATCH --cpus-per-task={}", s.cpus_per_task.max(1));
         let _ = writeln!(h, "#SBATCH --mem={}", s.mem);
         let _ = writeln!(h, "#SBATCH --time={}", s.time);

@@ -26,7 +26,8 @@ use std::time::Instant;
 /// Options of `cargo xtask reproduce-tables`.
 #[derive(Args, Debug, Clone)]
 pub struct StudyArgs {
-    /// Study file (default: the embedded experiments/quick.toml).
+    /// Study file (default: the command's embedded one — experiments/quick.toml for
+    /// reproduce-tables, experiments/ablation.toml for ablation).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Dataset root in the DFFD layout (replaces the study's; disables synthetic generation).
@@ -125,6 +126,7 @@ pub fn train_and_load(
         &TrainOptions {
             resume: true,
             device: device.clone(),
+            ..Default::default()
         },
     )
     .with_context(|| format!("training {label}"))?;

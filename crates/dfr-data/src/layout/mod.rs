@@ -256,9 +256,17 @@ impl Dataset {
 }
 
 /// Lists the image files below `dir`, recursively, sorted; hidden entries and non-images are
-/// skipped.
+/// skipped. Symbolic links are followed (a data set may link to images elsewhere), but each
+/// directory is listed once: one that contains the listed directory (a loop such as
+/// `self -> .` or `up -> ..`) or was reached before (a second link to it) is skipped with a
+/// warning, so nothing is counted twice and a loop cannot make the scan run forever.
 pub(crate) fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
+    let canonical =
+        |d: &Path| std::fs::canonicalize(d).map_err(|e| DataError::io("resolving", d, e));
+    let root = canonical(dir)?;
+    let mut seen = std::collections::BTreeSet::new();
+    seen.insert(root.clone());
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         let rd = std::fs::read_dir(&d).map_err(|e| DataError::io("reading directory", &d, e))?;
@@ -269,6 +277,17 @@ pub(crate) fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
                 continue;
             }
             if path.is_dir() {
+                let real = canonical(&path)?;
+                // the listed directory or one above it (a loop), or one already listed
+                if root.starts_with(&real) || !seen.insert(real.clone()) {
+                    tracing::warn!(
+                        "skipping {}: it is {}, which contains or was already part of the listing \
+                         (a symbolic-link loop or a second link to it)",
+                        path.display(),
+                        real.display()
+                    );
+                    continue;
+                }
                 stack.push(path);
             } else if crate::sample::is_image_file(&path) {
                 out.push(path);

@@ -111,13 +111,31 @@ pub fn render_source(
     }
 }
 
+/// Largest [`SynthConfig::trace_gain`].
+pub const MAX_TRACE_GAIN: u32 = 20;
+
+/// Parses a trace gain given on a command line: a whole number from 1 to
+/// [`MAX_TRACE_GAIN`], with an error that says so.
+pub fn parse_trace_gain(s: &str) -> std::result::Result<u32, String> {
+    match s.trim().parse::<u32>() {
+        Ok(g) if (1..=MAX_TRACE_GAIN).contains(&g) => Ok(g),
+        _ => Err(format!(
+            "`{s}`: expected a whole number from 1 to {MAX_TRACE_GAIN} (the multiplier of \
+             every fake-trace amplitude)"
+        )),
+    }
+}
+
 impl SynthConfig {
     /// Checks the configuration.
     pub fn validate(&self) -> Result<()> {
-        if !(1..=20).contains(&self.trace_gain) {
+        if !(1..=MAX_TRACE_GAIN).contains(&self.trace_gain) {
             return Err(DataError::config(
                 "synth.trace_gain",
-                format!("must be between 1 and 20, got {}", self.trace_gain),
+                format!(
+                    "must be a whole number between 1 and {MAX_TRACE_GAIN}, got {}",
+                    self.trace_gain
+                ),
             ));
         }
         if self.size < 16 {
@@ -174,7 +192,9 @@ pub enum SynthOutcome {
 pub const MARKER: &str = "synth.json";
 
 /// Generates the tree at `out`. If `out` already holds a tree generated with the same
-/// configuration it is kept; a different one is an error unless `force` is set.
+/// configuration it is kept; a different one is an error unless `force` is set, and even
+/// `force` replaces only a tree this generator wrote (it has a [`MARKER`] file) or an empty
+/// directory — never a directory with other content.
 ///
 /// ```
 /// use dfr_data::synth::{generate, SplitCounts, SynthConfig, SynthOutcome};
@@ -207,6 +227,22 @@ pub fn generate(cfg: &SynthConfig, out: &Path, force: bool) -> Result<SynthOutco
                 format!(
                     "`{}` exists and was not generated with this configuration \
                      (no matching {MARKER}); choose another directory or pass --force",
+                    out.display()
+                ),
+            ));
+        }
+        // --force replaces only what this generator wrote (or an empty directory): never
+        // a real data set or anything else the user pointed at by mistake
+        let empty = std::fs::read_dir(out)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false);
+        if existing.is_none() && !empty {
+            return Err(DataError::config(
+                "out",
+                format!(
+                    "`{}` is not empty and holds no {MARKER}, so it is not a synthetic data set \
+                     written by this generator; --force replaces only those. Choose another \
+                     directory, or delete it yourself",
                     out.display()
                 ),
             ));
