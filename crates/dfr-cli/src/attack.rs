@@ -64,7 +64,7 @@ pub struct AttackArgs {
     /// Device: cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// Fraction of unreadable images to skip (listed in the report's log) before failing.
+    /// Fraction of unreadable images to skip (each named in a warning on stderr) before failing.
     #[arg(long, default_value_t = 0.0)]
     pub max_bad_fraction: f64,
 }
@@ -91,6 +91,12 @@ pub fn run(a: AttackArgs) -> Result<()> {
             .and_then(|()| std::fs::remove_file(&probe))
             .with_context(|| format!("--out {}: cannot write there", out.display()))?;
     }
+    let image_size = a
+        .image_size
+        .or_else(|| checkpoint_image_size(&a.checkpoint))
+        .unwrap_or(224);
+    dfr_model::config::check_image_size(image_size)
+        .map_err(|m| anyhow::anyhow!("--image-size {m}"))?;
     let model = load_detector(&a.checkpoint, &device, None)
         .with_context(|| format!("loading {}", a.checkpoint.display()))?;
     let Some(layout) = LayoutKind::parse(&a.layout) else {
@@ -111,10 +117,7 @@ pub fn run(a: AttackArgs) -> Result<()> {
         alpha: a.alpha,
         random_start: a.random_start,
         seed: a.seed,
-        image_size: a
-            .image_size
-            .or_else(|| checkpoint_image_size(&a.checkpoint))
-            .unwrap_or(224),
+        image_size,
         batch_size: a.batch_size,
         limit: a.limit,
         steps_check: a.steps_check,
@@ -122,8 +125,6 @@ pub fn run(a: AttackArgs) -> Result<()> {
         max_bad_fraction: a.max_bad_fraction,
         ..RobustEvalConfig::default()
     };
-    dfr_model::config::check_image_size(cfg.image_size)
-        .map_err(|m| anyhow::anyhow!("--image-size {m}"))?;
     let report = evaluate_samples(&model, &samples, split, &cfg)?;
     print!("{report}");
     if let Some(out) = &a.out {
