@@ -583,40 +583,38 @@ fn resolve_hf_from(
 struct DownloadBar(indicatif::ProgressBar);
 
 #[cfg(feature = "hub")]
-impl hf_hub::progress::ProgressHandler for DownloadBar {
-    fn on_progress(&self, event: &hf_hub::progress::ProgressEvent) {
-        use hf_hub::progress::{DownloadEvent, ProgressEvent};
-        if let ProgressEvent::Download(e) = event {
-            match e {
-                DownloadEvent::Start { total_bytes, .. } => self.0.set_length(*total_bytes),
-                DownloadEvent::Progress { files } => {
-                    let done: u64 = files.iter().map(|f| f.bytes_completed).sum();
-                    self.0.set_position(done.max(self.0.position()));
-                }
-                DownloadEvent::AggregateProgress {
-                    bytes_completed, ..
-                } => self.0.set_position(*bytes_completed),
-                DownloadEvent::Complete => self.0.finish_and_clear(),
-            }
-        }
+impl hf_hub::api::Progress for DownloadBar {
+    fn init(&mut self, size: usize, _filename: &str) {
+        self.0.set_length(size as u64);
+    }
+    fn update(&mut self, size: usize) {
+        self.0.inc(size as u64);
+    }
+    fn finish(&mut self) {
+        self.0.finish_and_clear();
     }
 }
 
 /// Downloads `s` into the hub cache `cache_dir` from `endpoint` (default: `HF_ENDPOINT`,
-/// else huggingface.co), with a progress bar.
+/// else huggingface.co), with a progress bar. The token, if any, is read as hf-hub does
+/// (`HF_TOKEN`, else `$HF_HOME/token`).
 #[cfg(feature = "hub")]
 fn download_hf(
     s: &HfSpec,
     cache_dir: &Path,
     endpoint: Option<&str>,
 ) -> std::result::Result<PathBuf, String> {
-    let (org, name) = s.repo.split_once('/').ok_or("bad repo")?;
-    let mut builder = hf_hub::HFClient::builder().cache_dir(cache_dir.to_path_buf());
-    if let Some(e) = endpoint {
-        builder = builder.endpoint(e);
+    let mut builder = hf_hub::api::sync::ApiBuilder::from_env()
+        .with_cache_dir(cache_dir.to_path_buf())
+        .with_progress(false)
+        .with_retries(2);
+    if let Some(token) = std::env::var("HF_TOKEN").ok().filter(|t| !t.is_empty()) {
+        builder = builder.with_token(Some(token));
     }
-    let client = builder.build().map_err(|e| e.to_string())?;
-    let client = hf_hub::HFClientSync::from_inner(client).map_err(|e| e.to_string())?;
+    if let Some(e) = endpoint {
+        builder = builder.with_endpoint(e.to_string());
+    }
+    let api = builder.build().map_err(|e| e.to_string())?;
     let bar = indicatif::ProgressBar::new(0).with_style(
         indicatif::ProgressStyle::with_template(
             "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
@@ -631,13 +629,11 @@ fn download_hf(
         s.file,
         cache_dir.display()
     );
-    let got = client
-        .model(org, name)
-        .download_file()
-        .filename(s.file.clone())
-        .revision(s.revision.clone())
-        .progress(hf_hub::progress::Progress::new(DownloadBar(bar.clone())))
-        .send()
+    let repo =
+        hf_hub::Repo::with_revision(s.repo.clone(), hf_hub::RepoType::Model, s.revision.clone());
+    let got = api
+        .repo(repo)
+        .download_with_progress(&s.file, DownloadBar(bar.clone()))
         .map_err(|e| e.to_string());
     bar.finish_and_clear();
     got
@@ -748,6 +744,88 @@ mod tests {
             .to_string();
         assert!(e.contains("could not be downloaded"), "{e}");
         assert!(!e.contains("feature"), "{e}");
+    }
+
+    /// A one-file Hugging Face endpoint on localhost: answers `GET /ORG/REPO/resolve/REV/FILE`
+    /// with the headers the Hub sends (commit, etag, content range) and honours `Range`.
+    #[cfg(feature = "hub")]
+    fn serve_one_file(path: &'static str, body: &'static [u8]) -> String {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request = String::new();
+                let _ = reader.read_line(&mut request);
+                let mut range = None;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("range: bytes=") {
+                        let (a, b) = v.trim().split_once('-').unwrap();
+                        let a: usize = a.parse().unwrap();
+                        let b = b.parse().map_or(body.len() - 1, |b: usize| b);
+                        range = Some((a, b));
+                    }
+                }
+                let mut out = stream;
+                if request.split(' ').nth(1) != Some(path) {
+                    let _ = out.write_all(
+                        b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                    );
+                    continue;
+                }
+                let (a, b) = range.unwrap_or((0, body.len() - 1));
+                let part = &body[a..=b];
+                let head = format!(
+                    "HTTP/1.1 206 Partial Content\r\nx-repo-commit: {}\r\netag: \"blob1\"\r\n\
+                     content-range: bytes {a}-{b}/{}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    "89abcdef0123456789abcdef0123456789abcdef",
+                    body.len(),
+                    part.len()
+                );
+                let _ = out.write_all(head.as_bytes());
+                let _ = out.write_all(part);
+            }
+        });
+        endpoint
+    }
+
+    /// Online, a missing file is downloaded into the standard cache layout
+    /// (`models--ORG--REPO/{blobs,refs,snapshots}`) and found there offline afterwards;
+    /// a file the endpoint lacks is an error that says how to supply it by hand.
+    #[cfg(feature = "hub")]
+    #[test]
+    fn download_lands_in_the_hub_cache() {
+        let body: &'static [u8] = b"safetensors bytes, not a real model";
+        let endpoint = serve_one_file("/org/repo/resolve/main/w.safetensors", body);
+        let dir = tempfile::tempdir().unwrap();
+        let spec = "hf:org/repo/w.safetensors";
+        let got = resolve_hf_from(spec, dir.path(), false, Some(&endpoint)).unwrap();
+        assert_eq!(std::fs::read(&got).unwrap(), body);
+        let repo = dir.path().join("models--org--repo");
+        assert_eq!(
+            std::fs::read_to_string(repo.join("refs/main")).unwrap(),
+            "89abcdef0123456789abcdef0123456789abcdef"
+        );
+        assert!(repo.join("blobs/blob1").is_file());
+        let offline = resolve_hf_in(spec, dir.path(), true).unwrap();
+        assert_eq!(std::fs::read(offline).unwrap(), body);
+        let e = resolve_hf_from(
+            "hf:org/repo/other.safetensors",
+            dir.path(),
+            false,
+            Some(&endpoint),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("could not be downloaded") && e.contains("pass the local file"),
+            "{e}"
+        );
     }
 
     #[test]
