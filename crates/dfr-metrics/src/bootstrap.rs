@@ -110,6 +110,76 @@ where
     finish(estimate, values, config)
 }
 
+/// Paired bootstrap CI of a difference between two arms over seeds **and** test items.
+///
+/// Both arms were trained with the same `n_seeds` seeds and evaluated on the same
+/// `n_items` test images. Each resample draws `n_seeds` seeds with replacement and, for
+/// each drawn seed, `n_items` item indices with replacement — the same indices for both
+/// arms, so the pairing by image is kept too. `diff(seed, items)` returns arm B's metric
+/// minus arm A's for that seed on those items (`None` where undefined, e.g. ROC-AUC on a
+/// one-class resample; such resamples are skipped and counted). A resample's value is the
+/// mean over its drawn seeds; the estimate is the mean over all seeds on all items.
+///
+/// This interval covers both sources of noise a study has: which seeds were run and which
+/// test images were drawn.
+///
+/// ```
+/// use dfr_metrics::{bootstrap_seeds_and_items, BootstrapConfig};
+/// // 3 seeds × 4 images of per-image correctness (1 = correct) for arms A and B.
+/// let a = [[1, 0, 1, 0], [1, 1, 0, 0], [0, 1, 1, 0]];
+/// let b = [[1, 1, 1, 0], [1, 1, 1, 0], [1, 1, 1, 0]];
+/// let acc = |row: &[i32; 4], items: &[usize]| {
+///     items.iter().map(|&i| row[i] as f64).sum::<f64>() / items.len() as f64
+/// };
+/// let ci = bootstrap_seeds_and_items(3, 4, &BootstrapConfig::default(), |s, items| {
+///     Some(acc(&b[s], items) - acc(&a[s], items))
+/// })
+/// .unwrap();
+/// assert!((ci.estimate - 0.25).abs() < 1e-12);
+/// assert!(ci.lower <= ci.estimate && ci.estimate <= ci.upper);
+/// ```
+pub fn bootstrap_seeds_and_items<F>(
+    n_seeds: usize,
+    n_items: usize,
+    config: &BootstrapConfig,
+    mut diff: F,
+) -> Result<ConfidenceInterval>
+where
+    F: FnMut(usize, &[usize]) -> Option<f64>,
+{
+    config.validate()?;
+    check_non_empty("seeds", n_seeds)?;
+    check_non_empty("items", n_items)?;
+    let all: Vec<usize> = (0..n_items).collect();
+    let mut estimate = 0.0;
+    for seed in 0..n_seeds {
+        estimate += diff(seed, &all).ok_or_else(|| {
+            MetricsError::InvalidConfig(format!(
+                "the difference is undefined on all items of seed {seed}"
+            ))
+        })?;
+    }
+    estimate /= n_seeds as f64;
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    let mut items = vec![0usize; n_items];
+    let mut values = Vec::with_capacity(config.resamples);
+    'resample: for _ in 0..config.resamples {
+        let mut sum = 0.0;
+        for _ in 0..n_seeds {
+            let seed = rng.random_range(0..n_seeds);
+            for slot in items.iter_mut() {
+                *slot = rng.random_range(0..n_items);
+            }
+            match diff(seed, &items) {
+                Some(v) => sum += v,
+                None => continue 'resample,
+            }
+        }
+        values.push(sum / n_seeds as f64);
+    }
+    finish(estimate, values, config)
+}
+
 fn finish(
     estimate: f64,
     mut values: Vec<f64>,

@@ -29,6 +29,7 @@ mod confusion;
 mod curve_auc;
 mod error;
 mod input;
+mod paired;
 mod parity;
 mod precision_recall;
 mod report;
@@ -37,7 +38,8 @@ mod stats;
 mod threshold;
 
 pub use bootstrap::{
-    bootstrap_accuracy, bootstrap_roc_auc, bootstrap_statistic, BootstrapConfig, ConfidenceInterval,
+    bootstrap_accuracy, bootstrap_roc_auc, bootstrap_seeds_and_items, bootstrap_statistic,
+    BootstrapConfig, ConfidenceInterval,
 };
 pub use classification::{
     accuracy, binary_f1, binary_macro_f1, macro_f1, macro_f1_from_matrix, per_class_scores,
@@ -49,6 +51,10 @@ pub use curve_auc::{
 };
 pub use error::{MetricsError, Result};
 pub use input::{Label, Score};
+pub use paired::{
+    compare_paired, detectable_difference, min_sign_flip_p, sign_flip_test, wilcoxon_signed_rank,
+    PairedComparison, SignFlip, Verdict, EXACT_SIGN_FLIP_MAX, SIGN_FLIP_DRAWS,
+};
 pub use parity::{
     check_metrics_case, metrics_case_path, ParityError, FLOAT_TOLERANCE, METRICS_CASE_FILE,
 };
@@ -57,7 +63,7 @@ pub use report::BinaryReport;
 pub use roc::{
     eer, eer_point, eer_point_from_curve, roc_auc, roc_curve, roc_curve_with, EerPoint, RocCurve,
 };
-pub use stats::{mean_sd, standard_errors_apart};
+pub use stats::{mean_ci, mean_sd, standard_errors_apart, t_quantile, MeanCi};
 pub use threshold::{
     best_macro_f1_threshold, eer_threshold, predict, youden_threshold, ThresholdChoice,
     ThresholdRule, DEFAULT_THRESHOLD,

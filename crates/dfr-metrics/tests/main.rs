@@ -3,3 +3,4 @@
 
 mod metrics;
 mod parity;
+mod stats;
