@@ -45,6 +45,7 @@ pub fn check_pim_case(dir: &Path) -> Result<Vec<Check>> {
         stage: 1,
         direction: Direction::Gradient,
         norm: NormScope::Batch,
+        ..Default::default()
     };
     let y = get("y")?.to_dtype(candle_core::DType::U32)?;
     let out = pim_step(&model, get("x")?, &y, Some(get("class_weight")?), &cfg, 0)?;

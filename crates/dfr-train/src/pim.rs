@@ -14,8 +14,14 @@
 //! only). Both passes use the same dropout/stochastic-depth masks. With `α = 0` or `r = 0` the
 //! perturbed pass equals the clean one and is skipped, so training reduces exactly to the
 //! clean objective (and BN statistics are updated once, as in baseline training).
+//!
+//! Both passes run the deep part in train mode (each normalises with its own batch
+//! statistics), but by default only the clean pass updates the running statistics
+//! ([`BnUpdate::Clean`]): the perturbed pass's update is undone, so the regularised model's
+//! evaluation statistics advance with the baseline's momentum and describe clean features.
+//! [`BnUpdate::Both`] keeps the naive two-pass behaviour.
 
-use crate::config::{Direction, GradRegConfig, NormScope};
+use crate::config::{BnUpdate, Direction, GradRegConfig, NormScope};
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Result, Tensor, Var, D};
 use dfr_model::loss::weighted_cross_entropy;
@@ -173,7 +179,17 @@ pub fn pim_step(
         .broadcast_mul(&(&sigma + &delta_sigma)?)?
         .broadcast_add(&(&mu + &delta_mu)?)?;
     model.set_seed(seed);
-    let logits_pert = model.forward_from_stage(&f_pert, k, true)?;
+    let logits_pert = match cfg.bn_update {
+        BnUpdate::Both => model.forward_from_stage(&f_pert, k, true)?,
+        BnUpdate::Clean => {
+            let saved: Vec<Tensor> = model.named_buffers().iter().map(|(_, b)| b.get()).collect();
+            let logits = model.forward_from_stage(&f_pert, k, true);
+            for ((_, b), t) in model.named_buffers().iter().zip(saved) {
+                b.set(t);
+            }
+            logits?
+        }
+    };
     let l_pert = weighted_cross_entropy(&logits_pert, y, class_weights)?;
     let loss_perturbed = l_pert.to_scalar::<f32>()?;
     let grads_pert = l_pert.backward()?;

@@ -37,3 +37,58 @@ fn frozen_shallow_part_gets_no_gradient() {
     let head = model.param("classifier.1.weight").unwrap();
     assert!(out.grads.get(head.var().as_tensor()).is_some());
 }
+
+/// Running statistics of every BatchNorm after one step, in model order.
+fn running_stats(model: &dfr_model::EfficientNet) -> Vec<Vec<f32>> {
+    model
+        .named_buffers()
+        .iter()
+        .map(|(_, b)| b.get().flatten_all().unwrap().to_vec1::<f32>().unwrap())
+        .collect()
+}
+
+/// `bn_update = "clean"` (the default): after a gradient-regularised step with r > 0 the
+/// running statistics equal those of the clean pass alone (`frozen_shallow_step`, the same
+/// seed); `"both"` updates them a second time from the perturbed features.
+#[test]
+fn only_the_clean_pass_updates_running_statistics_by_default() {
+    use dfr_train::config::{BnUpdate, GradRegConfig};
+    let dev = candle_core::Device::Cpu;
+    let fresh = || {
+        let cfg = dfr_model::EfficientNetConfig::new(dfr_model::Arch::B0, 2);
+        let m = dfr_model::EfficientNet::new(cfg, &dev, 3).unwrap();
+        m.set_stages_trainable(1, false);
+        m
+    };
+    let x = candle_core::Tensor::rand(0f32, 1.0, (4, 3, 32, 32), &dev).unwrap();
+    let y = candle_core::Tensor::new(&[0u32, 1, 0, 1], &dev).unwrap();
+    let gr = GradRegConfig {
+        alpha: 0.5,
+        r: 0.5,
+        ..Default::default()
+    };
+    assert_eq!(gr.bn_update, BnUpdate::Clean);
+
+    let clean_only = fresh();
+    let before = running_stats(&clean_only);
+    dfr_train::pim::frozen_shallow_step(&clean_only, &x, &y, None, gr.stage, 11).unwrap();
+    let want = running_stats(&clean_only);
+    assert_ne!(want, before, "the clean pass updates the statistics");
+
+    let model = fresh();
+    let out = dfr_train::pim::pim_step(&model, &x, &y, None, &gr, 11).unwrap();
+    assert!(out.loss_perturbed.is_some(), "the perturbed pass ran");
+    assert_eq!(running_stats(&model), want);
+
+    let both = fresh();
+    let naive = GradRegConfig {
+        bn_update: BnUpdate::Both,
+        ..gr
+    };
+    dfr_train::pim::pim_step(&both, &x, &y, None, &naive, 11).unwrap();
+    let got = running_stats(&both);
+    assert_eq!(got.len(), want.len());
+    // the shallow part (eval mode) is untouched either way; the deep part moved again
+    assert_eq!(got[0], want[0]);
+    assert_ne!(got, want);
+}
