@@ -1,12 +1,14 @@
 # PyTorch reference for `cargo xtask bench model --device cuda` (run both on the same GPU):
 # timm efficientnet_b0 (2 classes), f32, the same batch/resolution configurations; train step
 # (Adam, weighted CE), eval forward, PGD-10 with input gradients only. Mirrors
-# ../shared/bench/pt_bench.py on a GPU.
+# ../shared/bench/pt_bench.py on a GPU. Usage: python pt_bench_gpu.py [RESxBATCH ...]
+# (default 128x32 224x16 224x64).
 import json, sys, time, torch, timm
 torch.manual_seed(0)
 dev = "cuda"
 out = []
-for res, bs in [(128, 32), (224, 16), (224, 64)]:
+configs = [tuple(int(v) for v in a.split("x")) for a in sys.argv[1:]] or [(128, 32), (224, 16), (224, 64)]
+for res, bs in configs:
     m = timm.create_model("efficientnet_b0", num_classes=2).to(dev)
     x = torch.rand(bs, 3, res, res, device=dev)
     y = (torch.arange(bs, device=dev) % 2)

@@ -76,10 +76,17 @@ pub struct BenchArgs {
     /// `bench learning`: seeds, e.g. `1,2,3,4,5,6`.
     #[arg(long, value_delimiter = ',', default_value = "1,2,3,4,5,6")]
     seeds: Vec<u64>,
-    /// `bench learning` / `bench augment`: a Python with torch and torchvision to run the
-    /// PyTorch reference side by side (`xtask/bench/pt_learning.py`, `pt_augment.py`).
+    /// `bench model` / `bench learning` / `bench augment`: a Python with torch and
+    /// torchvision (and timm, torchattacks for `model`) to run the PyTorch reference side by
+    /// side (`../shared/bench/pt_bench.py` or `xtask/bench/pt_bench_gpu.py`,
+    /// `pt_train_memory.py`, `pt_learning.py`, `pt_augment.py`); the JSON gets both figures
+    /// and their ratios.
     #[arg(long)]
     pytorch: Option<PathBuf>,
+    /// `bench model`: only the peak resident memory of a train step, for one `--configs`
+    /// entry on the CPU (the fresh-process probe `--pytorch` runs).
+    #[arg(long, hide = true)]
+    peak_rss: bool,
     /// `bench learning` / `bench augment`: the PyTorch reference's pipeline: `tensor` (flip,
     /// jitter and rotation on float tensors after the crop, dfr-data's semantics) or `pil`
     /// (every transform on PIL images, uint8 after each colour op, as the study's notebook).
@@ -131,6 +138,8 @@ pub fn run(a: BenchArgs) -> Result<()> {
                 quick: a.quick,
                 only: a.only,
                 configs: a.configs.clone(),
+                pytorch: a.pytorch.clone(),
+                peak_rss: a.peak_rss,
             };
             crate::bench_model::bench_model(&opts, &device)?
         }

@@ -1,7 +1,11 @@
 //! `cargo xtask bench model`: EfficientNet-B0 (2 classes) throughput on this machine, the
-//! configurations of `../shared/bench/pt_bench.py` (run it side by side).
+//! configurations of `../shared/bench/pt_bench.py`. With `--pytorch PYTHON` the PyTorch
+//! reference runs in the same sitting, interleaved ours → PyTorch → ours, and the JSON holds
+//! both figures, their ratios and the peak resident memory of each train step
+//! ([`crate::bench_reference`]).
 
-use anyhow::Result;
+use crate::bench_reference::{self as reference, FIGURES};
+use anyhow::{ensure, Result};
 use candle_core::{Device, Tensor, Var};
 use dfr_model::loss::weighted_cross_entropy;
 use dfr_model::{Arch, EfficientNet, EfficientNetConfig};
@@ -29,6 +33,11 @@ pub struct ModelBenchOptions {
     pub only: Option<Part>,
     /// (resolution, batch) pairs instead of the defaults.
     pub configs: Option<Vec<(usize, usize)>>,
+    /// A Python with torch, timm and torchattacks: run the PyTorch reference side by side.
+    pub pytorch: Option<std::path::PathBuf>,
+    /// Only measure the peak resident memory of a train step (one configuration, CPU): the
+    /// fresh-process probe behind `--pytorch`'s memory figures.
+    pub peak_rss: bool,
 }
 
 /// Mean seconds per call of `f` after one warm-up call; waits for `dev` to finish the
@@ -44,8 +53,57 @@ fn timed(dev: &Device, reps: usize, mut f: impl FnMut() -> Result<()>) -> Result
     Ok(t.elapsed().as_secs_f64() / reps as f64)
 }
 
+/// A B0 detector with a random batch at `res`×`bs`, and Adam over its parameters.
+struct Setup {
+    model: EfficientNet,
+    x: Tensor,
+    y: Tensor,
+    w: Tensor,
+    adam: Adam,
+}
+
+impl Setup {
+    fn new(dev: &Device, res: usize, bs: usize) -> Result<Self> {
+        let model = EfficientNet::new(EfficientNetConfig::new(Arch::B0, 2), dev, 0)?;
+        let x = Tensor::rand(0f32, 1.0, (bs, 3, res, res), dev)?;
+        let y = Tensor::from_vec((0..bs as u32).map(|i| i % 2).collect::<Vec<_>>(), bs, dev)?;
+        let w = Tensor::new(&[5.6f32, 1.0], dev)?;
+        let vars = model
+            .named_params()
+            .iter()
+            .map(|(n, p)| (n.clone(), p.var().clone()))
+            .collect();
+        let adam = Adam::new(
+            vars,
+            AdamParams {
+                lr: 3e-5,
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+                weight_decay: 0.0,
+            },
+        )?;
+        Ok(Setup {
+            model,
+            x,
+            y,
+            w,
+            adam,
+        })
+    }
+
+    /// One train step: forward, class-weighted loss, backward, Adam.
+    fn train_step(&mut self) -> Result<()> {
+        let logits = self.model.forward_t(&self.x, true)?;
+        let loss = weighted_cross_entropy(&logits, &self.y, Some(&self.w))?;
+        self.adam.step(&loss.backward()?)?;
+        Ok(())
+    }
+}
+
 /// Train step (Adam, class-weighted CE), eval forward and PGD-10 (input gradients only,
-/// parameters frozen) in images per second, on `dev`.
+/// parameters frozen) in images per second, on `dev`; with `opts.pytorch`, PyTorch's figures
+/// beside them (see the module docs).
 pub fn bench_model(opts: &ModelBenchOptions, dev: &Device) -> Result<serde_json::Value> {
     let configs: Vec<(usize, usize)> = if let Some(c) = &opts.configs {
         c.clone()
@@ -56,64 +114,139 @@ pub fn bench_model(opts: &ModelBenchOptions, dev: &Device) -> Result<serde_json:
     } else {
         vec![(128, 32), (224, 16)]
     };
-    let quick = opts.quick;
-    let run = |part: Part| opts.only.is_none_or(|o| o == part);
+    if opts.peak_rss {
+        ensure!(
+            configs.len() == 1 && dev.is_cpu(),
+            "--peak-rss measures one configuration on the CPU (give one --configs RESxBATCH)"
+        );
+        let (res, bs) = configs[0];
+        return Ok(json!({
+            "bench": "model-peak-rss",
+            "resolution": res,
+            "batch": bs,
+            "train_peak_rss_mib": train_peak_rss(dev, res, bs)?,
+        }));
+    }
+    let first = pass(opts, dev, &configs)?;
+    let mut out = json!({
+        "bench": "model",
+        "model": "efficientnet_b0, 2 classes, f32",
+        "device": format!("{dev:?}"),
+        "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+    });
+    let Some(python) = &opts.pytorch else {
+        out["results"] = first.into_iter().map(serde_json::Value::Object).collect();
+        out["reference"] =
+            "run with --pytorch PYTHON for PyTorch's figures side by side (../shared/bench/pt_bench.py)"
+                .into();
+        return Ok(out);
+    };
+    let mut pt = Vec::new();
+    for &(res, bs) in &configs {
+        let m = reference::throughput(python, dev.is_cuda(), res, bs)?;
+        eprintln!(
+            "pytorch {res}x{bs}: {}",
+            serde_json::Value::Object(m.clone())
+        );
+        pt.push(m);
+    }
+    let second = pass(opts, dev, &configs)?;
     let mut results = Vec::new();
-    for (res, bs) in configs {
-        let model = EfficientNet::new(EfficientNetConfig::new(Arch::B0, 2), dev, 0)?;
-        let x = Tensor::rand(0f32, 1.0, (bs, 3, res, res), dev)?;
-        let y = Tensor::from_vec((0..bs as u32).map(|i| i % 2).collect::<Vec<_>>(), bs, dev)?;
-        let w = Tensor::new(&[5.6f32, 1.0], dev)?;
-        let vars = model
-            .named_params()
-            .iter()
-            .map(|(n, p)| (n.clone(), p.var().clone()))
-            .collect();
-        let mut adam = Adam::new(
-            vars,
-            AdamParams {
-                lr: 3e-5,
-                beta1: 0.9,
-                beta2: 0.999,
-                eps: 1e-8,
-                weight_decay: 0.0,
-            },
-        )?;
-        let reps = if quick { 2 } else { 3 };
-        let mut r = serde_json::Map::new();
+    for (i, &(res, bs)) in configs.iter().enumerate() {
+        let mut row = compare(&first[i], &second[i], &pt[i]);
+        row.insert("resolution".into(), res.into());
+        row.insert("batch".into(), bs.into());
+        if dev.is_cpu() && opts.only.is_none_or(|o| o == Part::Train) {
+            let ours = reference::our_train_peak_rss(res, bs)?;
+            let theirs = reference::pytorch_train_peak_rss(python, res, bs)?;
+            row.insert(
+                "train_peak_rss_mib".into(),
+                json!({"ours": ours, "pytorch": theirs, "ratio_ours_over_pytorch": ours / theirs}),
+            );
+        }
+        results.push(serde_json::Value::Object(row));
+    }
+    out["results"] = results.into();
+    out["sequence"] =
+        "ours, PyTorch, ours (per configuration), then peak memory in fresh processes".into();
+    out["pytorch_cpu_script"] = "../shared/bench/pt_bench.py (2 threads)".into();
+    Ok(out)
+}
+
+/// One row of the side-by-side JSON: our mean of the two passes, both passes, PyTorch's
+/// figures and the ratios ours / PyTorch (> 1: we are faster).
+fn compare(first: &Map, second: &Map, pt: &Map) -> Map {
+    let (mut ours, mut ratio) = (Map::new(), Map::new());
+    for k in FIGURES {
+        let (Some(a), Some(b)) = (
+            first.get(k).and_then(|v| v.as_f64()),
+            second.get(k).and_then(|v| v.as_f64()),
+        ) else {
+            continue;
+        };
+        let mean = (a + b) / 2.0;
+        ours.insert(k.into(), mean.into());
+        if let Some(p) = pt.get(k).and_then(|v| v.as_f64()) {
+            ratio.insert(k.into(), (mean / p).into());
+        }
+    }
+    let mut row = Map::new();
+    row.insert("ours".into(), ours.into());
+    row.insert(
+        "ours_runs".into(),
+        vec![
+            serde_json::Value::Object(first.clone()),
+            serde_json::Value::Object(second.clone()),
+        ]
+        .into(),
+    );
+    row.insert("pytorch".into(), pt.clone().into());
+    row.insert("ratio_ours_over_pytorch".into(), ratio.into());
+    row
+}
+
+type Map = serde_json::Map<String, serde_json::Value>;
+
+/// Every configuration once: our figures per configuration.
+fn pass(opts: &ModelBenchOptions, dev: &Device, configs: &[(usize, usize)]) -> Result<Vec<Map>> {
+    let run = |part: Part| opts.only.is_none_or(|o| o == part);
+    let reps = if opts.quick { 2 } else { 3 };
+    let mut results = Vec::new();
+    for &(res, bs) in configs {
+        let mut s = Setup::new(dev, res, bs)?;
+        let mut r = Map::new();
         r.insert("resolution".into(), res.into());
         r.insert("batch".into(), bs.into());
         let per_second = |secs: f64| serde_json::Value::from(bs as f64 / secs);
         if run(Part::Train) {
-            let train = timed(dev, reps, || {
-                let logits = model.forward_t(&x, true)?;
-                let loss = weighted_cross_entropy(&logits, &y, Some(&w))?;
-                adam.step(&loss.backward()?)?;
-                Ok(())
-            })?;
+            let train = timed(dev, reps, || s.train_step())?;
             r.insert("train_images_per_second".into(), per_second(train));
         }
         if run(Part::Eval) {
             let eval = timed(dev, reps, || {
-                model.forward_t(&x, false)?;
+                s.model.forward_t(&s.x, false)?;
                 Ok(())
             })?;
             r.insert("eval_images_per_second".into(), per_second(eval));
         }
         if run(Part::Pgd) {
-            pgd_bench(dev, &model, &x, &y, &mut r)?;
+            pgd_bench(dev, &s.model, &s.x, &s.y, &mut r)?;
         }
-        results.push(serde_json::Value::Object(r));
-        eprintln!("{}", results.last().unwrap());
+        eprintln!("{}", serde_json::Value::Object(r.clone()));
+        results.push(r);
     }
-    Ok(json!({
-        "bench": "model",
-        "model": "efficientnet_b0, 2 classes, f32",
-        "device": format!("{dev:?}"),
-        "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-        "results": results,
-        "reference": "run ../shared/bench/pt_bench.py 128 32 and 224 16 on the same machine",
-    }))
+    Ok(results)
+}
+
+/// Peak resident memory (MiB) of two train steps after a warm-up one, this process's mark
+/// reset in between (run it in a fresh process: freed memory of earlier work stays resident).
+fn train_peak_rss(dev: &Device, res: usize, bs: usize) -> Result<f64> {
+    let mut s = Setup::new(dev, res, bs)?;
+    s.train_step()?;
+    reference::reset_peak_rss()?;
+    s.train_step()?;
+    s.train_step()?;
+    reference::peak_rss_mib()
 }
 
 /// PGD-10 (input gradients only, parameters frozen) on `(x, y)`, with the A/B variants,
@@ -123,7 +256,7 @@ fn pgd_bench(
     model: &EfficientNet,
     x: &Tensor,
     y: &Tensor,
-    r: &mut serde_json::Map<String, serde_json::Value>,
+    r: &mut Map,
 ) -> Result<()> {
     let bs = x.dim(0)?;
     let per_second = |secs: f64| serde_json::Value::from(bs as f64 / secs);

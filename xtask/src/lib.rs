@@ -15,6 +15,7 @@ pub mod bench;
 pub mod bench_augment;
 pub mod bench_learning;
 pub mod bench_model;
+pub mod bench_reference;
 pub mod parity;
 pub mod published;
 pub mod study;
