@@ -22,6 +22,9 @@ pub enum Part {
     Eval,
     /// 10-step PGD (input gradients only), with the A/B variants.
     Pgd,
+    /// Gradient-regularised train step (PIM after stage 1, α = 0.5, r = 0.05, shallow part
+    /// frozen) and its matched control, the baseline step with the same frozen shallow part.
+    Gradreg,
 }
 
 /// What `bench model` measures.
@@ -232,10 +235,50 @@ fn pass(opts: &ModelBenchOptions, dev: &Device, configs: &[(usize, usize)]) -> R
         if run(Part::Pgd) {
             pgd_bench(dev, &s.model, &s.x, &s.y, &mut r)?;
         }
+        if run(Part::Gradreg) {
+            gradreg_bench(dev, res, bs, reps, &mut r)?;
+        }
         eprintln!("{}", serde_json::Value::Object(r.clone()));
         results.push(r);
     }
     Ok(results)
+}
+
+/// The gradient-regularised step and the matched baseline-frozen step (the same frozen
+/// shallow part, eval-mode), in images/s, and the cost of a gradreg step in baseline steps
+/// (`gradreg_cost_over_baseline`: plain train step; `…_over_frozen`: the matched control).
+fn gradreg_bench(dev: &Device, res: usize, bs: usize, reps: usize, r: &mut Map) -> Result<()> {
+    let gr = dfr_train::config::GradRegConfig::default();
+    let mut s = Setup::new(dev, res, bs)?;
+    s.model.set_stages_trainable(gr.stage, false);
+    let per_second = |secs: f64| bs as f64 / secs;
+    let frozen = timed(dev, reps, || {
+        let (_, _, grads) =
+            dfr_train::pim::frozen_shallow_step(&s.model, &s.x, &s.y, Some(&s.w), gr.stage, 0)?;
+        s.adam.step(&grads)?;
+        Ok(())
+    })?;
+    let gradreg = timed(dev, reps, || {
+        let out = dfr_train::pim::pim_step(&s.model, &s.x, &s.y, Some(&s.w), &gr, 0)?;
+        s.adam.step(&out.grads)?;
+        Ok(())
+    })?;
+    r.insert(
+        "baseline_frozen_images_per_second".into(),
+        per_second(frozen).into(),
+    );
+    r.insert(
+        "gradreg_images_per_second".into(),
+        per_second(gradreg).into(),
+    );
+    r.insert("gradreg_cost_over_frozen".into(), (gradreg / frozen).into());
+    if let Some(train) = r.get("train_images_per_second").and_then(|v| v.as_f64()) {
+        r.insert(
+            "gradreg_cost_over_baseline".into(),
+            (gradreg / (bs as f64 / train)).into(), // seconds per gradreg step / per train step
+        );
+    }
+    Ok(())
 }
 
 /// Peak resident memory (MiB) of two train steps after a warm-up one, this process's mark

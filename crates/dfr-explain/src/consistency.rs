@@ -311,6 +311,11 @@ pub struct ConsistencyReport {
     pub top_k_iou: f64,
     /// The `k` (percent of pixels) used for `top_k_iou`.
     pub top_k_percent: f64,
+    /// Whether the first map (`a`, e.g. the clean one) is all zero. An all-zero Grad-CAM (no
+    /// positive evidence after the ReLU) says nothing about where the model looks.
+    pub a_empty: bool,
+    /// Whether the second map (`b`, e.g. the adversarial one) is all zero.
+    pub b_empty: bool,
 }
 
 /// The metrics of [`ConsistencyReport`], for tables that need each one's direction.
@@ -377,6 +382,8 @@ pub fn consistency(
         ssim: ssim(a, b, height, width, &opts.ssim)?,
         top_k_iou: top_k_iou(a, b, opts.top_k_percent)?,
         top_k_percent: opts.top_k_percent,
+        a_empty: a.iter().all(|&v| v == 0.0),
+        b_empty: b.iter().all(|&v| v == 0.0),
     })
 }
 
@@ -407,38 +414,79 @@ pub fn consistency_batch(
 }
 
 /// Means of [`ConsistencyReport`]s over a set of image pairs.
+///
+/// Pairs of two all-zero maps are left out of every mean and counted instead: IINC calls two
+/// empty maps identical (0) and SSIM gives them 1, which would reward a model whose CAMs are
+/// empty. Pairs with one empty map stay in (they are maximally inconsistent) and are counted.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ConsistencySummary {
-    /// Number of pairs.
+    /// Number of pairs given.
     pub n: usize,
-    /// Mean IINC (lower is more consistent).
-    pub iinc: f64,
-    /// Mean Pearson coefficient over the pairs where it is defined (higher is more
-    /// consistent); `None` if it is defined for none.
+    /// Pairs the means are over: at least one of the two maps is non-empty.
+    pub n_informative: usize,
+    /// Pairs where both maps are all zero (left out of the means).
+    pub both_empty: usize,
+    /// Pairs where exactly one map is all zero.
+    pub one_empty: usize,
+    /// Pairs whose first map (`a`, clean) is all zero.
+    pub a_empty: usize,
+    /// Pairs whose second map (`b`, adversarial) is all zero.
+    pub b_empty: usize,
+    /// Mean IINC (lower is more consistent); `None` without informative pairs.
+    pub iinc: Option<f64>,
+    /// Mean Pearson coefficient over the informative pairs where it is defined (higher is
+    /// more consistent); `None` if it is defined for none.
     pub pearson: Option<f64>,
-    /// Number of pairs with an undefined Pearson coefficient (a constant map).
+    /// Informative pairs with an undefined Pearson coefficient (a constant map).
     pub pearson_undefined: usize,
-    /// Mean SSIM (higher is more consistent).
-    pub ssim: f64,
-    /// Mean top-k IoU (higher is more consistent).
-    pub top_k_iou: f64,
+    /// Mean SSIM (higher is more consistent); `None` without informative pairs.
+    pub ssim: Option<f64>,
+    /// Mean top-k IoU (higher is more consistent); `None` without informative pairs.
+    pub top_k_iou: Option<f64>,
 }
 
 impl ConsistencySummary {
-    /// Averages `reports`; `None` when there is none.
+    /// Averages `reports` over the informative pairs; `None` when there is no report.
+    ///
+    /// ```
+    /// use dfr_explain::consistency::{consistency, ConsistencyOptions, ConsistencySummary};
+    /// let o = ConsistencyOptions::default();
+    /// let a = [1.0, 0.5, 0.0, 0.0];
+    /// let reports = [
+    ///     consistency(&a, &a, 2, 2, &o)?,             // identical: IINC 0
+    ///     consistency(&a, &[0.0; 4], 2, 2, &o)?,      // adversarial map empty: IINC 1
+    ///     consistency(&[0.0; 4], &[0.0; 4], 2, 2, &o)?, // both empty: left out
+    /// ];
+    /// let s = ConsistencySummary::from_reports(&reports).unwrap();
+    /// assert_eq!((s.n, s.n_informative, s.both_empty, s.one_empty), (3, 2, 1, 1));
+    /// assert_eq!((s.a_empty, s.b_empty), (1, 2));
+    /// assert_eq!(s.iinc, Some(0.5));
+    /// # Ok::<(), dfr_explain::ExplainError>(())
+    /// ```
     pub fn from_reports(reports: &[ConsistencyReport]) -> Option<Self> {
         if reports.is_empty() {
             return None;
         }
-        let n = reports.len() as f64;
-        let mean = |f: fn(&ConsistencyReport) -> f64| reports.iter().map(f).sum::<f64>() / n;
-        let defined: Vec<f64> = reports.iter().filter_map(|r| r.pearson).collect();
+        let kept: Vec<&ConsistencyReport> = reports
+            .iter()
+            .filter(|r| !(r.a_empty && r.b_empty))
+            .collect();
+        let n = kept.len() as f64;
+        let mean = |f: fn(&ConsistencyReport) -> f64| {
+            (!kept.is_empty()).then(|| kept.iter().map(|r| f(r)).sum::<f64>() / n)
+        };
+        let defined: Vec<f64> = kept.iter().filter_map(|r| r.pearson).collect();
         Some(Self {
             n: reports.len(),
+            n_informative: kept.len(),
+            both_empty: reports.len() - kept.len(),
+            one_empty: kept.iter().filter(|r| r.a_empty != r.b_empty).count(),
+            a_empty: reports.iter().filter(|r| r.a_empty).count(),
+            b_empty: reports.iter().filter(|r| r.b_empty).count(),
             iinc: mean(|r| r.iinc),
             pearson: (!defined.is_empty())
                 .then(|| defined.iter().sum::<f64>() / defined.len() as f64),
-            pearson_undefined: reports.len() - defined.len(),
+            pearson_undefined: kept.len() - defined.len(),
             ssim: mean(|r| r.ssim),
             top_k_iou: mean(|r| r.top_k_iou),
         })
@@ -594,6 +642,16 @@ mod tests {
         assert_eq!(s.pearson, reports[0].pearson);
         assert!(consistency_batch(&both, &other[..300], 16, 16, &o).is_err());
         assert!(ConsistencySummary::from_reports(&[]).is_none());
+        assert_eq!((s.one_empty, s.b_empty, s.a_empty), (1, 1, 0));
+        // only empty pairs: counted, and no mean claims they are consistent
+        let empty = consistency(&z, &z, 16, 16, &o).unwrap();
+        assert!(empty.a_empty && empty.b_empty && empty.iinc == 0.0);
+        let s = ConsistencySummary::from_reports(&[empty, empty]).unwrap();
+        assert_eq!((s.n, s.n_informative, s.both_empty), (2, 0, 2));
+        assert_eq!(
+            (s.iinc, s.ssim, s.top_k_iou, s.pearson),
+            (None, None, None, None)
+        );
         assert!(!ConsistencyMetric::Iinc.higher_is_better());
         assert!(ConsistencyMetric::ALL[1..]
             .iter()

@@ -7,30 +7,25 @@ use candle_core::{Device, Tensor};
 use dfr_attacks::{run_attack, AttackKind, AttackParams, Goal};
 use dfr_data::{EvalTransform, Sample};
 use dfr_explain::{
-    consistency, gradcam, overlay_tensor, ConsistencyOptions, ConsistencyReport, Target,
+    consistency, gradcam, overlay_tensor, ConsistencyOptions, ConsistencyReport,
+    ConsistencySummary, Target,
 };
 use dfr_model::EfficientNet;
 use dfr_report::{GalleryRow, GalleryStyle, Tile};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
-/// Mean consistency of one model under one attack.
+/// Mean consistency of one model under one attack (means over the pairs where at least one
+/// map is non-empty; empty maps counted, see [`ConsistencySummary`]).
 #[derive(Debug, Clone, Serialize)]
 pub struct CamSummary {
     /// Attack.
     pub attack: AttackKind,
     /// ε (the attack's largest).
     pub eps: f64,
-    /// Images.
-    pub n: usize,
-    /// Mean IINC (lower = more consistent).
-    pub iinc: f64,
-    /// Mean Pearson correlation over images where it is defined (higher = more consistent).
-    pub pearson: Option<f64>,
-    /// Mean SSIM (higher = more consistent).
-    pub ssim: f64,
-    /// Mean IoU of the top-20 % regions (higher = more consistent).
-    pub top_k_iou: f64,
+    /// Means and empty-map counts over the images.
+    #[serde(flatten)]
+    pub summary: ConsistencySummary,
 }
 
 /// Evenly spaced samples (so every source is represented).
@@ -122,17 +117,13 @@ pub fn consistency_for_model(
             .zip(&adv)
             .map(|(a, b)| consistency(a, b, s, s, &opts))
             .collect::<Result<_, _>>()?;
-        let n = reports.len() as f64;
-        let pearsons: Vec<f64> = reports.iter().filter_map(|r| r.pearson).collect();
+        let Some(summary) = ConsistencySummary::from_reports(&reports) else {
+            continue; // no images
+        };
         out.push(CamSummary {
             attack: kind,
             eps: params.eps as f64,
-            n: reports.len(),
-            iinc: reports.iter().map(|r| r.iinc).sum::<f64>() / n,
-            pearson: (!pearsons.is_empty())
-                .then(|| pearsons.iter().sum::<f64>() / pearsons.len() as f64),
-            ssim: reports.iter().map(|r| r.ssim).sum::<f64>() / n,
-            top_k_iou: reports.iter().map(|r| r.top_k_iou).sum::<f64>() / n,
+            summary,
         });
     }
     Ok(out)

@@ -207,19 +207,26 @@ fn build(models: &[ModelResults], p: &Published) -> Result<Tables> {
 
     let mut attack = Vec::new();
     let mut eps = Vec::new();
-    let mut vals: [Vec<Option<f64>>; 8] = Default::default();
+    let mut vals: [Vec<Option<f64>>; 13] = Default::default();
     for (cb, cr) in base.cam.iter().zip(&reg.cam) {
         attack.push(cb.attack.name().to_string());
         eps.push(cb.eps);
+        let (b, r) = (&cb.summary, &cr.summary);
+        let count = |c: usize| Some(c as f64);
         for (i, v) in [
-            Some(cb.iinc),
-            Some(cr.iinc),
-            cb.pearson,
-            cr.pearson,
-            Some(cb.ssim),
-            Some(cr.ssim),
-            Some(cb.top_k_iou),
-            Some(cr.top_k_iou),
+            b.iinc,
+            r.iinc,
+            b.pearson,
+            r.pearson,
+            b.ssim,
+            r.ssim,
+            b.top_k_iou,
+            r.top_k_iou,
+            count(b.n),
+            count(b.both_empty),
+            count(r.both_empty),
+            count(b.one_empty),
+            count(r.one_empty),
         ]
         .into_iter()
         .enumerate()
@@ -236,6 +243,11 @@ fn build(models: &[ModelResults], p: &Published) -> Result<Tables> {
         "ssim_regularized",
         "top20_iou_baseline",
         "top20_iou_regularized",
+        "images",
+        "both_empty_baseline",
+        "both_empty_regularized",
+        "one_empty_baseline",
+        "one_empty_regularized",
     ];
     let mut cols = vec![col!("attack", attack), col!("eps", eps)];
     for (n, v) in names.iter().zip(vals) {
@@ -470,7 +482,12 @@ pub fn write(
     page.section("CAM consistency under attack (largest ε of each grid)");
     page.paragraph(
         "IINC: lower is more consistent (0 = identical maps). Pearson, SSIM, top-20 % IoU: higher is \
-         more consistent. The published study gives no IINC values in its text (only a chart).",
+         more consistent. Means are over the image pairs where at least one of the two maps is \
+         non-empty: `both_empty_*` pairs (two all-zero Grad-CAMs, which IINC would call identical \
+         and SSIM would score 1) are left out and counted; `one_empty_*` pairs stay in. This \
+         clean-vs-adversarial score uses Dang et al.'s IINC formula but is not Dang et al.'s IINC, \
+         which compares a map with a ground-truth manipulation mask. The published study gives no \
+         IINC values in its text (only a chart).",
     );
     page.table(&t.cam, &opts)?;
     if let Some(g) = gallery {
