@@ -443,6 +443,29 @@ impl EfficientNetConfig {
             _ => None,
         }
     }
+
+    /// Side length of feature stage `k`'s map (0..=8) for a square input of `image_size`
+    /// pixels: every strided convolution gives `ceil(n / stride)` with either padding mode
+    /// (the stem has stride 2, each stage's first block its own stride, the head none).
+    ///
+    /// ```
+    /// use dfr_model::{Arch, EfficientNetConfig};
+    /// let c = EfficientNetConfig::new(Arch::B0, 2);
+    /// assert_eq!(c.stage_size(224, 8), Some(7)); // the usual 7×7 Grad-CAM layer
+    /// assert_eq!(c.stage_size(64, 8), Some(2)); // too coarse to explain anything
+    /// assert_eq!(c.stage_size(64, 3), Some(8));
+    /// assert_eq!(c.stage_size(64, 9), None);
+    /// ```
+    pub fn stage_size(&self, image_size: usize, k: usize) -> Option<usize> {
+        if k >= self.num_stages() {
+            return None;
+        }
+        let mut n = image_size.div_ceil(2);
+        for stage in self.stages().iter().take(k.min(7)) {
+            n = n.div_ceil(stage.first().map_or(1, |b| b.stride));
+        }
+        Some(n)
+    }
 }
 
 #[cfg(test)]

@@ -102,6 +102,7 @@ pub fn consistency_for_model(
     seed: u64,
 ) -> Result<Vec<CamSummary>> {
     let chosen = pick(samples, cfg.cam.images);
+    let stage = cfg.cam_stage()?;
     let (x, labels) = batch(&chosen, size, model.device())?;
     let opts = ConsistencyOptions::default();
     let s = size as usize;
@@ -110,7 +111,7 @@ pub fn consistency_for_model(
         let Some(params) = attack_params(cfg, kind, seed) else {
             continue;
         };
-        let (clean, adv) = maps(model, &x, &labels, Some(&params), cfg.cam.stage)?;
+        let (clean, adv) = maps(model, &x, &labels, Some(&params), stage)?;
         let (_, adv) = adv.expect("attacked");
         let reports: Vec<ConsistencyReport> = clean
             .iter()
@@ -141,6 +142,7 @@ pub fn gallery(
         return Ok(None);
     };
     let chosen = pick(samples, cfg.cam.images.min(4));
+    let stage = cfg.cam_stage()?;
     let (x, labels) = batch(&chosen, size, first.model.device())?;
     let params = attack_params(cfg, AttackKind::Pgd, 0);
     let mut rows: Vec<GalleryRow> = chosen
@@ -161,7 +163,7 @@ pub fn gallery(
         })
         .collect::<Result<_>>()?;
     for m in models {
-        let (clean, adv) = maps(&m.model, &x, &labels, params.as_ref(), cfg.cam.stage)?;
+        let (clean, adv) = maps(&m.model, &x, &labels, params.as_ref(), stage)?;
         for (i, row) in rows.iter_mut().enumerate() {
             row.tiles.push(Tile {
                 caption: format!("{} clean", m.strategy),

@@ -86,15 +86,21 @@ impl Default for AttackSection {
 pub struct CamSection {
     /// Test images used for CAM consistency (and the first four for the gallery).
     pub images: usize,
-    /// Model stage explained.
-    pub stage: usize,
+    /// Feature stage explained (0 = stem … 8 = head conv). Default: the deepest stage whose
+    /// map is at least [`MIN_CAM_MAP`] pixels a side at the study's image size (8, the usual
+    /// Grad-CAM layer, from 193 px up; 3, an 8×8 map, at 64 px).
+    pub stage: Option<usize>,
 }
+
+/// The smallest Grad-CAM map side a study accepts: a coarser map (a 2×2 map at 64 px from
+/// the head) cannot say where a model looks.
+pub const MIN_CAM_MAP: usize = 7;
 
 impl Default for CamSection {
     fn default() -> Self {
         CamSection {
             images: 8,
-            stage: 8,
+            stage: None,
         }
     }
 }
@@ -154,7 +160,48 @@ impl StudyConfig {
         // Validate the experiment once, early.
         cfg.experiment_for("baseline", &[])
             .with_context(|| format!("{name}: [experiment]"))?;
+        cfg.cam_stage().with_context(|| format!("{name}: [cam]"))?;
         Ok(cfg)
+    }
+
+    /// The Grad-CAM stage: `cam.stage`, or the deepest stage with a map of at least
+    /// [`MIN_CAM_MAP`] pixels a side. Errors when the chosen stage's map is smaller.
+    pub fn cam_stage(&self) -> Result<usize> {
+        Ok(self.cam_layer()?.0)
+    }
+
+    /// [`StudyConfig::cam_stage`] and the side of its map at the study's image size.
+    pub fn cam_layer(&self) -> Result<(usize, usize)> {
+        let ec = self.experiment_for("baseline", &[])?;
+        let arch: dfr_model::Arch = ec
+            .model
+            .arch
+            .parse()
+            .map_err(|e| anyhow::anyhow!("model.arch: {e}"))?;
+        let model = dfr_model::EfficientNetConfig::new(arch, 2);
+        let size = ec.model.image_size as usize;
+        let side = |k: usize| model.stage_size(size, k);
+        match self.cam.stage {
+            Some(k) => {
+                let Some(n) = side(k) else {
+                    bail!("cam.stage = {k}: expected a feature stage 0..=8");
+                };
+                if n < MIN_CAM_MAP {
+                    bail!(
+                        "cam.stage = {k} gives a {n}×{n} Grad-CAM map at {size} px: expected at \
+                         least {MIN_CAM_MAP}×{MIN_CAM_MAP} (leave cam.stage out to pick the \
+                         deepest such stage)"
+                    );
+                }
+                Ok((k, n))
+            }
+            None => (0..model.num_stages())
+                .rev()
+                .find_map(|k| side(k).filter(|&n| n >= MIN_CAM_MAP).map(|n| (k, n)))
+                .with_context(|| {
+                    format!("no stage has a {MIN_CAM_MAP}×{MIN_CAM_MAP} map at {size} px")
+                }),
+        }
     }
 
     /// The study's output directory.
@@ -190,5 +237,38 @@ impl StudyConfig {
         ];
         sets.extend(extra.iter().cloned());
         Ok(ExperimentConfig::from_toml_str(&text, &sets)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_cam(cam: &str) -> Result<StudyConfig> {
+        StudyConfig::parse(&format!("{QUICK}\n{cam}"), "test.toml")
+    }
+
+    /// The Grad-CAM stage is the deepest with a map of at least 7×7 unless chosen, and a
+    /// coarser choice is an error naming `cam.stage` before any work.
+    #[test]
+    fn cam_stage_is_chosen_by_map_size() {
+        let quick = StudyConfig::load(None).unwrap();
+        assert_eq!(quick.cam.stage, None);
+        assert_eq!(
+            quick.cam_stage().unwrap(),
+            3,
+            "64 px: stage 3 is 8×8, stage 4 is 4×4"
+        );
+        let big = StudyConfig::parse(
+            &QUICK.replace("image_size = 64", "image_size = 224"),
+            "big.toml",
+        )
+        .unwrap();
+        assert_eq!(big.cam_stage().unwrap(), 8, "224 px: the head's 7×7 map");
+        let e = format!("{:#}", with_cam("stage = 8").unwrap_err());
+        assert!(e.contains("cam.stage = 8") && e.contains("2×2"), "{e}");
+        let e = format!("{:#}", with_cam("stage = 12").unwrap_err());
+        assert!(e.contains("0..=8"), "{e}");
+        assert_eq!(with_cam("stage = 2").unwrap().cam_stage().unwrap(), 2);
     }
 }

@@ -480,6 +480,11 @@ pub fn write(
     page.section("Normalised area under the metric-vs-ε curves");
     page.table(&t.auc, &opts)?;
     page.section("CAM consistency under attack (largest ε of each grid)");
+    if let Ok((stage, side)) = cfg.cam_layer() {
+        page.paragraph(format!(
+            "Grad-CAM of feature stage {stage} ({side}×{side} maps, upsampled to the image)."
+        ));
+    }
     page.paragraph(
         "IINC: lower is more consistent (0 = identical maps). Pearson, SSIM, top-20 % IoU: higher is \
          more consistent. Means are over the image pairs where at least one of the two maps is \
