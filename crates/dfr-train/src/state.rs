@@ -96,7 +96,20 @@ pub fn data_fingerprint(root: &Path, samples: &[&dfr_data::Sample]) -> String {
 }
 
 /// The dotted keys whose values differ between two configurations (TOML), except
-/// [`RESUME_FREE_KEYS`].
+/// [`RESUME_FREE_KEYS`] and, between two `baseline` runs, the `gradreg.*` settings such a run
+/// never reads (`gradreg.stage` still counts when the shallow part is frozen).
+///
+/// ```
+/// use dfr_train::state::config_differences;
+/// let base = "[train]\nstrategy = \"baseline\"\nfreeze_shallow = false\nepochs = 8\n\
+///             [gradreg]\nalpha = 0.5\nstage = 1\n";
+/// // a gradreg setting is irrelevant to a baseline run …
+/// assert!(config_differences(base, &base.replace("alpha = 0.5", "alpha = 1.0")).is_empty());
+/// // … but not to a gradreg run, and every other key counts
+/// let gr = base.replace("\"baseline\"", "\"gradreg\"");
+/// assert_eq!(config_differences(&gr, &gr.replace("alpha = 0.5", "alpha = 1.0")), ["gradreg.alpha"]);
+/// assert_eq!(config_differences(base, &base.replace("epochs = 8", "epochs = 9")), ["train.epochs"]);
+/// ```
 pub fn config_differences(stored: &str, current: &str) -> Vec<String> {
     fn flatten(
         prefix: &str,
@@ -127,10 +140,19 @@ pub fn config_differences(stored: &str, current: &str) -> Vec<String> {
         out
     };
     let (a, b) = (parse(stored), parse(current));
+    let is = |m: &std::collections::BTreeMap<String, String>, k: &str, v: &str| {
+        m.get(k).map(String::as_str) == Some(v)
+    };
+    let baseline =
+        is(&a, "train.strategy", "\"baseline\"") && is(&b, "train.strategy", "\"baseline\"");
+    let frozen = is(&a, "train.freeze_shallow", "true") || is(&b, "train.freeze_shallow", "true");
+    let unread =
+        |k: &str| baseline && k.starts_with("gradreg.") && !(frozen && k == "gradreg.stage");
     let mut keys: Vec<String> = a
         .keys()
         .chain(b.keys())
         .filter(|k| !RESUME_FREE_KEYS.contains(&k.as_str()))
+        .filter(|k| !unread(k))
         .filter(|k| a.get(*k) != b.get(*k))
         .cloned()
         .collect();
