@@ -60,6 +60,19 @@ fn run(cmd: &mut Command, what: &str) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// Runs `python script RES BATCH`; returns the command line (for errors) and its stdout.
+fn run_res_batch(python: &Path, script: &Path, res: usize, bs: usize) -> Result<(String, String)> {
+    let what = format!("{} {} {res} {bs}", python.display(), script.display());
+    let text = run(
+        Command::new(python)
+            .arg(script)
+            .arg(res.to_string())
+            .arg(bs.to_string()),
+        &what,
+    )?;
+    Ok((what, text))
+}
+
 /// PyTorch's images/s at `res`×`bs` on the CPU or on CUDA (figures named as ours).
 pub fn throughput(python: &Path, cuda: bool, res: usize, bs: usize) -> Result<Map<String, Value>> {
     if cuda {
@@ -71,15 +84,7 @@ pub fn throughput(python: &Path, cuda: bool, res: usize, bs: usize) -> Result<Ma
         )?;
         parse_gpu_output(&text).with_context(|| format!("reading the output of {what}"))
     } else {
-        let script = cpu_script()?;
-        let what = format!("{} {} {res} {bs}", python.display(), script.display());
-        let text = run(
-            Command::new(python)
-                .arg(&script)
-                .arg(res.to_string())
-                .arg(bs.to_string()),
-            &what,
-        )?;
+        let (what, text) = run_res_batch(python, &cpu_script()?, res, bs)?;
         parse_cpu_output(&text).with_context(|| format!("reading the output of {what}"))
     }
 }
@@ -152,15 +157,7 @@ fn parse_gpu_output(text: &str) -> Result<Map<String, Value>> {
 
 /// Peak resident memory (MiB) of PyTorch's CPU train step at `res`×`bs`, in a fresh process.
 pub fn pytorch_train_peak_rss(python: &Path, res: usize, bs: usize) -> Result<f64> {
-    let script = own_script("pt_train_memory.py");
-    let what = format!("{} {} {res} {bs}", python.display(), script.display());
-    let text = run(
-        Command::new(python)
-            .arg(&script)
-            .arg(res.to_string())
-            .arg(bs.to_string()),
-        &what,
-    )?;
+    let (what, text) = run_res_batch(python, &own_script("pt_train_memory.py"), res, bs)?;
     peak_from_json(&text).with_context(|| format!("reading the output of {what}"))
 }
 

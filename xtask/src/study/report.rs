@@ -389,24 +389,20 @@ fn effect(models: &[ModelResults]) -> Option<String> {
             ));
         }
     }
-    let verdict = match (better, worse, total) {
-        (_, _, 0) => "no attack curve to compare".to_string(),
-        (b, _, t) if b == t => {
-            format!("the regularised model is more robust than the baseline under all {t} attacks")
-        }
-        (_, w, t) if w == t => {
-            format!("the regularised model is less robust than the baseline under all {t} attacks")
-        }
-        (b, w, t) => format!(
-            "the regularised model is more robust under {b}, less robust under {w} and equally \
-             robust under {} of {t} attacks",
-            t - b - w
-        ),
+    let counts = if total == 0 {
+        "no attack curve to compare".to_string()
+    } else {
+        format!(
+            "the regularised model's curve area is higher under {better}, lower under {worse} \
+             and equal under {} of {total} attacks",
+            total - better - worse
+        )
     };
     Some(format!(
-        "Regularised vs baseline in this run: {}. In short: {verdict}. These are single runs on \
-         {} test images: another seed (`--set run.seed=N`) or another device can move the \
-         numbers by more than these differences, so compare several seeds before concluding.",
+        "Regularised vs baseline in this run: {}; {counts}. No verdict: these are single runs \
+         (one seed per model) on {} test images, which give no confidence interval and no paired \
+         test, so no difference here is detectable; another seed (`--set run.seed=N`) or device \
+         can move the numbers by more than these differences.",
         parts.join("; "),
         cb.n
     ))
