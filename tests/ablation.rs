@@ -2,9 +2,9 @@
 //! grid cells. Checks `--cell`, idempotence, `--merge` with a missing cell, the summary's
 //! table, heatmaps and report, and the Slurm scripts.
 
+use dfr_study::ablation::{run, Ablation, AblationOptions};
+use dfr_study::StudyOptions;
 use std::path::Path;
-use xtask::ablation::{run, Ablation, AblationArgs};
-use xtask::study::StudyArgs;
 
 fn study_file(dir: &Path) -> std::path::PathBuf {
     let p = dir.join("tiny-ablation.toml");
@@ -32,13 +32,13 @@ fn study_file(dir: &Path) -> std::path::PathBuf {
     p
 }
 
-fn args(config: &Path) -> AblationArgs {
-    AblationArgs {
-        study: StudyArgs {
+fn args(config: &Path) -> AblationOptions {
+    AblationOptions {
+        study: StudyOptions {
             config: Some(config.to_path_buf()),
-            ..StudyArgs::default()
+            ..StudyOptions::default()
         },
-        ..AblationArgs::default()
+        ..AblationOptions::default()
     }
 }
 
@@ -53,7 +53,7 @@ fn ablation_runs_cells_idempotently_merges_and_emits_slurm() {
     let out = dir.path().join("results/tiny-ablation");
 
     // One cell alone: its result file, no summary yet.
-    let cell = run(AblationArgs {
+    let cell = run(&AblationOptions {
         cell: Some(2),
         ..args(&cfg)
     })
@@ -65,7 +65,7 @@ fn ablation_runs_cells_idempotently_merges_and_emits_slurm() {
     assert_eq!(first["r"], 0.1);
     assert_eq!(first["key"]["experiment"]["train"]["strategy"], "gradreg");
     assert!(!out.join("report.md").exists());
-    assert!(run(AblationArgs {
+    assert!(run(&AblationOptions {
         cell: Some(3),
         ..args(&cfg)
     })
@@ -74,7 +74,7 @@ fn ablation_runs_cells_idempotently_merges_and_emits_slurm() {
     .contains("cells 0..=2"));
 
     // Merging now lists the two missing cells.
-    let report = run(AblationArgs {
+    let report = run(&AblationOptions {
         merge: true,
         ..args(&cfg)
     })
@@ -85,7 +85,7 @@ fn ablation_runs_cells_idempotently_merges_and_emits_slurm() {
 
     // The whole grid: the finished cell is reused, the others run.
     let before = modified(&cell);
-    let report = run(args(&cfg)).unwrap();
+    let report = run(&args(&cfg)).unwrap();
     assert_eq!(report, out.join("report.md"));
     assert_eq!(modified(&cell), before, "a finished cell was redone");
     let md = std::fs::read_to_string(&report).unwrap();
@@ -125,7 +125,7 @@ fn ablation_runs_cells_idempotently_merges_and_emits_slurm() {
 
     // A changed configuration invalidates the cells' results; the same one keeps them.
     let same = Ablation::load(&args(&cfg).study).unwrap();
-    let changed = Ablation::load(&StudyArgs {
+    let changed = Ablation::load(&StudyOptions {
         overrides: vec!["train.lr=2e-3".into()],
         ..args(&cfg).study
     })
@@ -136,8 +136,8 @@ fn ablation_runs_cells_idempotently_merges_and_emits_slurm() {
     }
 
     // Slurm: an array over the three cells and a merge job, valid shell.
-    let submit = run(AblationArgs {
-        emit: Some(xtask::ablation::Emit::Slurm),
+    let submit = run(&AblationOptions {
+        emit: Some(dfr_study::ablation::Emit::Slurm),
         ..args(&cfg)
     })
     .unwrap();
@@ -170,33 +170,47 @@ fn a_study_without_an_ablation_section_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("s.toml");
     std::fs::write(&p, "[study]\nname = \"x\"\n").unwrap();
-    let e = run(args(&p)).unwrap_err().to_string();
+    let e = run(&args(&p)).unwrap_err().to_string();
     assert!(e.contains("no [ablation] section"), "{e}");
 }
 
 #[test]
 fn shipped_study_files_parse_and_the_ablations_have_the_full_grid() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../experiments");
-    for name in ["quick", "dffd-paper", "ablation", "ablation-dffd"] {
+    for name in [
+        "quick",
+        "quick-full",
+        "dffd-paper",
+        "ablation",
+        "ablation-dffd",
+        "ablation-guan",
+    ] {
         let p = dir.join(format!("{name}.toml"));
-        let cfg = xtask::study::config::StudyConfig::load(Some(&p))
+        let cfg = dfr_study::StudyConfig::load(Some(&p))
             .unwrap_or_else(|e| panic!("{}: {e:#}", p.display()));
         if name.starts_with("ablation") {
-            let a = Ablation::load(&StudyArgs {
+            let a = Ablation::load(&StudyOptions {
                 config: Some(p.clone()),
-                ..StudyArgs::default()
+                ..StudyOptions::default()
             })
             .unwrap();
-            assert_eq!(a.grid.alpha, [0.25, 0.5, 0.75, 1.0], "{name}");
-            assert_eq!(a.grid.r, [0.01, 0.05, 0.1, 0.2], "{name}");
-            assert_eq!(a.cells().len(), 17, "{name}");
+            if name == "ablation-guan" {
+                // Guan et al.'s grid.
+                assert_eq!(a.grid.alpha, [0.0, 0.25, 0.5, 0.75, 1.0], "{name}");
+                assert_eq!(a.grid.r, [0.0, 0.05, 0.1, 0.2], "{name}");
+                assert_eq!(a.cells().len(), 21, "{name}");
+            } else {
+                assert_eq!(a.grid.alpha, [0.25, 0.5, 0.75, 1.0], "{name}");
+                assert_eq!(a.grid.r, [0.01, 0.05, 0.1, 0.2], "{name}");
+                assert_eq!(a.cells().len(), 17, "{name}");
+            }
         } else {
             assert!(cfg.ablation.is_none(), "{name}");
         }
     }
     // The embedded default is experiments/ablation.toml.
     assert_eq!(
-        xtask::ablation::ABLATION,
+        dfr_study::ablation::ABLATION,
         std::fs::read_to_string(dir.join("ablation.toml")).unwrap()
     );
 }

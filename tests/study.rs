@@ -1,16 +1,23 @@
-//! A miniature of `cargo xtask reproduce-tables`: tiny synthetic data, one epoch, the
-//! published ε grids on a handful of test images; checks the report's tables and files, and
-//! that a second run reuses the finished work.
+//! A miniature multi-seed study (`cargo xtask reproduce-tables` through `dfr-study`): tiny
+//! synthetic data, two arms × two seeds, one epoch, the published ε grids and the worst-case
+//! row on a handful of test images. Checks the report, `summary.json`, the per-(arm, seed)
+//! run directories, that a second run reuses the finished work, and that a changed arm
+//! invalidates only that arm's runs.
 
-use std::path::Path;
-use xtask::study::{reproduce_tables, StudyArgs};
+use dfr_study::{reproduce_tables, StudyOptions};
+use std::path::{Path, PathBuf};
 
-fn study_file(dir: &Path) -> std::path::PathBuf {
+fn study_file(dir: &Path, gradreg_r: f64) -> PathBuf {
     let p = dir.join("tiny.toml");
     std::fs::write(
         &p,
         format!(
-            "[study]\nname = \"tiny\"\nresults_dir = \"{res}\"\n\
+            "seeds = [0, 1]\n\
+             [[arms]]\nname = \"baseline-frozen\"\nstrategy = \"baseline\"\n\
+             experiment = {{ train = {{ freeze_shallow = true }} }}\n\
+             [[arms]]\nname = \"gradreg\"\nstrategy = \"gradreg\"\n\
+             experiment = {{ gradreg = {{ r = {gradreg_r:?} }} }}\n\
+             [study]\nname = \"tiny\"\nresults_dir = \"{res}\"\n\
              [synth]\nsize = 32\nseed = 3\n\
              [synth.train]\nreal_per_source = 3\nfake_per_source = 1\n\
              [synth.validation]\nreal_per_source = 2\nfake_per_source = 1\n\
@@ -18,11 +25,13 @@ fn study_file(dir: &Path) -> std::path::PathBuf {
              [experiment.data]\nroot = \"{data}\"\n\
              [experiment.model]\nimage_size = 32\n\
              [experiment.train]\nepochs = 1\nbatch_size = 4\nlr = 1e-3\nprogress = false\n\
-             [eval]\nlimit = 6\nbatch_size = 6\n\
+             [eval]\nbatch_size = 8\n\
              [attacks]\nsteps = 2\n\
+             [worst_case]\neps = [0.001]\npgd_steps = 3\npgd_restarts = 2\napgd_steps = 3\n\
+             [stats]\nresamples = 200\n\
              [cam]\nimages = 2\n",
-            res = dir.join("results").display(),
-            data = dir.join("data").display()
+            res = dir.join("results").display().to_string().replace('\\', "/"),
+            data = dir.join("data").display().to_string().replace('\\', "/")
         ),
     )
     .unwrap();
@@ -33,65 +42,205 @@ fn rows(csv: &Path) -> usize {
     std::fs::read_to_string(csv).unwrap().lines().count() - 1
 }
 
+fn modified(p: &Path) -> std::time::SystemTime {
+    std::fs::metadata(p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .modified()
+        .unwrap()
+}
+
 #[test]
-fn reproduce_tables_writes_the_report_and_reuses_finished_work() {
+fn a_multi_seed_study_writes_report_and_summary_and_reuses_finished_work() {
     let dir = tempfile::tempdir().unwrap();
-    let args = StudyArgs {
-        config: Some(study_file(dir.path())),
-        ..StudyArgs::default()
+    let opts = StudyOptions {
+        config: Some(study_file(dir.path(), 0.05)),
+        ..StudyOptions::default()
     };
-    let report = reproduce_tables(args.clone()).unwrap();
+    let outcome = reproduce_tables(&opts).unwrap();
     let out = dir.path().join("results/tiny");
-    assert_eq!(report, out.join("report.md"));
-    let md = std::fs::read_to_string(&report).unwrap();
+    assert_eq!(outcome.report, out.join("report.md"));
+    let md = std::fs::read_to_string(&outcome.report).unwrap();
     for heading in [
+        "Claims of the published study",
+        "Training",
         "Clean test results",
-        "FGSM (baseline)",
-        "PGD: baseline vs regularised",
-        "MIFGSM: baseline vs regularised",
-        "Effect of gradient regularisation",
+        "FGSM (published protocol)",
+        "PGD (published protocol)",
+        "MIFGSM (published protocol)",
         "Normalised area under",
+        "Worst case",
         "CAM consistency",
+        "Comparisons",
         "Why the numbers differ",
     ] {
         assert!(md.contains(heading), "report lacks `{heading}`");
     }
-    // Published numbers sit beside ours.
+    // Published numbers sit beside ours; two seeds can never give a verdict.
     assert!(
-        md.contains("0.462") && md.contains("0.1902"),
+        md.contains("0.462") && md.contains("0.190"),
         "published numbers missing"
     );
+    assert!(md.contains("not detectable"), "{md}");
+    assert!(!md.contains("**supported**") && !md.contains("**contradicted**"));
+
+    // summary.json: the documented shape.
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["study"], "tiny");
+    assert_eq!(s["seeds"], serde_json::json!([0, 1]));
+    let n = s["test_images"].as_u64().unwrap();
+    let on_disk: usize = std::fs::read_dir(dir.path().join("data"))
+        .unwrap()
+        .flatten()
+        .filter_map(|src| std::fs::read_dir(src.path().join("test")).ok())
+        .map(|files| {
+            files
+                .flatten()
+                .filter(|f| f.path().extension().is_some_and(|e| e == "png"))
+                .count()
+        })
+        .sum();
+    assert_eq!(n as usize, on_disk, "the whole test split by default");
+    let arms = s["arms"].as_array().unwrap();
+    assert_eq!(arms.len(), 2);
+    assert_eq!(arms[0]["name"], "baseline-frozen");
+    assert_eq!(arms[0]["frozen_shallow"], true);
+    assert_eq!(arms[1]["strategy"], "gradreg");
+    assert_eq!(arms[1]["direction"], "gradient");
+    for metric in [
+        "clean_accuracy",
+        "clean_macro_f1",
+        "fgsm_nauc_accuracy",
+        "pgd_nauc_macro_f1",
+        "worst_case_accuracy@0.001",
+    ] {
+        let m = &arms[0]["metrics"][metric];
+        assert_eq!(
+            m["per_seed"].as_array().map(Vec::len),
+            Some(2),
+            "{metric}: {m}"
+        );
+        let (lo, mean, hi) = (
+            m["ci_low"].as_f64().unwrap(),
+            m["mean"].as_f64().unwrap(),
+            m["ci_high"].as_f64().unwrap(),
+        );
+        assert!(lo <= mean && mean <= hi, "{metric}: {m}");
+    }
+    let c = s["comparisons"].as_array().unwrap();
+    assert!(!c.is_empty());
+    assert_eq!(
+        (c[0]["a"].as_str(), c[0]["b"].as_str()),
+        (Some("baseline-frozen"), Some("gradreg"))
+    );
+    for x in c {
+        assert_eq!(x["n_seeds"], 2);
+        assert_eq!(x["verdict"], "not_detectable", "{x}");
+        assert!(x["p_value"].as_f64().unwrap() >= 0.5, "{x}");
+        assert_eq!(x["min_possible_p"], 0.5);
+    }
+    // The worst case is never above the published protocol's PGD at the same ε.
+    let pgd = &arms[1]["metrics"]["worst_case_accuracy@0.001"]["per_seed"];
+    assert!(pgd
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|v| v.as_f64().unwrap() <= 1.0));
+
+    // Tables and figures.
     let t = out.join("tables");
     assert_eq!(
         rows(&t.join("clean.csv")),
         3,
-        "baseline, gradreg, published baseline"
+        "two arms and the published baseline"
     );
-    assert_eq!(rows(&t.join("fgsm_comparison.csv")), 4);
-    assert_eq!(rows(&t.join("pgd_comparison.csv")), 3);
-    assert_eq!(rows(&t.join("normalized_auc.csv")), 3);
-    assert_eq!(rows(&t.join("cam_consistency.csv")), 3);
-    for stem in ["clean", "fgsm_comparison", "normalized_auc"] {
+    assert_eq!(
+        rows(&t.join("pgd.csv")),
+        2 * 3 + 2 * 3,
+        "arms × ε, then the published rows"
+    );
+    assert_eq!(rows(&t.join("worst_case.csv")), 2);
+    assert!(rows(&t.join("comparisons.csv")) >= 10);
+    for stem in ["clean", "fgsm", "normalized_auc", "comparisons"] {
         assert!(t.join(format!("{stem}.parquet")).is_file());
-        assert!(t.join(format!("{stem}.md")).is_file());
     }
     for fig in ["fgsm_accuracy.png", "pgd_macro_f1.png", "cam_gallery.png"] {
         let img = image::open(out.join("figures").join(fig)).unwrap();
         assert!(img.width() > 100 && img.height() > 100, "{fig}");
     }
-    // Every image in the report resolves.
     for line in md.lines().filter(|l| l.starts_with("![")) {
         let target = line.split("](").nth(1).unwrap().trim_end_matches(')');
         assert!(out.join(target).is_file(), "broken link {target}");
     }
 
-    // A second run reuses the training runs and the cached evaluations.
-    let eval = out.join("eval/baseline-pgd.json");
-    let before = std::fs::metadata(&eval).unwrap().modified().unwrap();
-    reproduce_tables(args).unwrap();
+    // Every (arm, seed) has its own run directory and evaluations.
+    let eval = |arm: &str, seed: u64, f: &str| out.join(format!("runs/{arm}/seed-{seed}/eval/{f}"));
+    for arm in ["baseline-frozen", "gradreg"] {
+        for seed in [0, 1] {
+            for f in [
+                "fgsm.json",
+                "pgd.json",
+                "worst-pgd3-r0.json",
+                "worst-pgd3-r1.json",
+                "worst-apgd3.json",
+                "cam.json",
+            ] {
+                assert!(eval(arm, seed, f).is_file(), "{arm} {seed} {f}");
+            }
+        }
+    }
+    // Seeds differ: different initialisation, order and augmentation.
+    let w = |arm: &str, seed: u64| {
+        std::fs::read(out.join(format!("runs/{arm}/seed-{seed}/best.safetensors"))).unwrap()
+    };
+    assert_ne!(w("gradreg", 0), w("gradreg", 1));
+
+    // A second run reuses everything.
+    let before = modified(&eval("gradreg", 1, "pgd.json"));
+    let again = reproduce_tables(&opts).unwrap();
     assert_eq!(
-        std::fs::metadata(&eval).unwrap().modified().unwrap(),
+        modified(&eval("gradreg", 1, "pgd.json")),
         before,
         "evaluation was redone"
     );
+    assert_eq!(
+        again.summary, outcome.summary,
+        "the same runs give the same statistics"
+    );
+
+    // A changed arm invalidates only that arm's runs.
+    let frozen_before = modified(&eval("baseline-frozen", 0, "pgd.json"));
+    let changed = StudyOptions {
+        config: Some(study_file(dir.path(), 0.1)),
+        ..StudyOptions::default()
+    };
+    reproduce_tables(&changed).unwrap();
+    assert_eq!(
+        modified(&eval("baseline-frozen", 0, "pgd.json")),
+        frozen_before
+    );
+    assert_ne!(
+        modified(&eval("gradreg", 1, "pgd.json")),
+        before,
+        "gradreg was not redone"
+    );
+    let cfg = std::fs::read_to_string(out.join("runs/gradreg/seed-1/config.toml")).unwrap();
+    assert!(cfg.contains("r = 0.1"), "{cfg}");
+
+    // One (arm, seed) alone, as a job-array task: no report is rewritten.
+    let report_before = modified(&out.join("report.md"));
+    let one = reproduce_tables(&StudyOptions {
+        only: Some(("gradreg".into(), 0)),
+        ..changed.clone()
+    })
+    .unwrap();
+    assert_eq!(one.report, out.join("runs/gradreg/seed-0"));
+    assert_eq!(modified(&out.join("report.md")), report_before);
+    let e = reproduce_tables(&StudyOptions {
+        only: Some(("nope".into(), 0)),
+        ..changed
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("nope") && e.contains("baseline-frozen"), "{e}");
 }

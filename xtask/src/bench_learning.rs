@@ -8,6 +8,8 @@
 use anyhow::{bail, Context, Result};
 use dfr_data::augment::Interpolation;
 use dfr_data::{EvalTransform, Loader, LoaderConfig, Split, TrainAugment, Transform};
+use dfr_study::ablation::{ABLATION, ABLATION_NAME};
+use dfr_study::StudyConfig;
 use dfr_train::ExperimentConfig;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -106,7 +108,7 @@ fn pytorch_flags(ec: &ExperimentConfig) -> Result<Vec<String>> {
 
 fn ours(ec: &ExperimentConfig, seed: u64) -> Result<LearningRun> {
     let device = candle_core::Device::Cpu;
-    let (training, model) = crate::study::train_and_load(ec, &format!("seed {seed}"), &device)?;
+    let (training, model) = dfr_study::run::train_and_load(ec, &format!("seed {seed}"), &device)?;
     let ds = ec.data.scan()?;
     let test = Loader::new(
         ds.require_split(Split::Test)?,
@@ -192,20 +194,33 @@ pub fn bench_learning(o: &LearningOptions) -> Result<serde_json::Value> {
     if o.seeds.is_empty() {
         bail!("--seeds: give at least one seed");
     }
-    let mut study = crate::study::config::StudyConfig::load(o.config.as_deref())?;
+    // Default: the ablation study's experiment, the random-init B0 recipe the PyTorch
+    // reference implements (the quick study fine-tunes Lite0).
+    let mut study = match o.config.as_deref() {
+        Some(p) => StudyConfig::load(Some(p))?,
+        None => StudyConfig::parse(ABLATION, ABLATION_NAME)?,
+    };
     // Fresh runs every time: the point is to measure the current code, never a cached run.
     let scratch = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-learning");
     std::fs::create_dir_all(&scratch).with_context(|| format!("creating {}", scratch.display()))?;
     let tmp = tempfile::tempdir_in(&scratch)
         .with_context(|| format!("creating a directory in {}", scratch.display()))?;
     study.study.results_dir = tmp.path().to_path_buf();
+    let runs_dir = study.out_dir().join("runs");
     let experiment = |seed: u64| -> Result<ExperimentConfig> {
-        let mut sets = vec![format!("run.seed={seed}"), "train.progress=false".into()];
+        let mut sets = vec!["train.progress=false".to_string()];
         sets.extend(o.sets.iter().cloned());
-        study.experiment_named(&format!("seed{seed}"), "baseline", &sets)
+        Ok(study.experiment_with(
+            &toml::Table::new(),
+            dfr_train::Strategy::Baseline,
+            &runs_dir,
+            &format!("seed{seed}"),
+            Some(seed),
+            &sets,
+        )?)
     };
     let first = experiment(o.seeds[0])?;
-    crate::study::ensure_data(&study, &first)?;
+    dfr_study::run::ensure_data(&study, &first)?;
     let pt = match &o.pytorch {
         Some(py) => {
             // Check the recipe before any training.
@@ -292,9 +307,9 @@ mod tests {
     use super::*;
 
     fn quick(sets: &[&str]) -> ExperimentConfig {
-        let study = crate::study::config::StudyConfig::load(None).unwrap();
+        let study = StudyConfig::parse(ABLATION, ABLATION_NAME).unwrap();
         let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-        study.experiment_named("t", "baseline", &sets).unwrap()
+        study.base_experiment(&sets).unwrap()
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! `cargo xtask …`: orchestration of the dfr workspace.
 
-use xtask::{ablation, bench, parity, study};
+use xtask::{bench, cli, parity};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -35,12 +35,13 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// The whole study: train baseline and regularised, attack, explain, report (default: the
-    /// embedded experiments/quick.toml on synthetic DFFD).
-    ReproduceTables(study::StudyArgs),
+    /// The whole study: every arm × seed trained, attacked and explained, statistics over
+    /// seeds, summary.json and report.md (default: the embedded experiments/quick.toml on
+    /// synthetic DFFD).
+    ReproduceTables(cli::ReproduceArgs),
     /// Gradient regularisation over an α × r grid plus the baseline (default: the embedded
     /// experiments/ablation.toml): cells, `--cell I`, `--merge`, `--emit slurm`.
-    Ablation(ablation::AblationArgs),
+    Ablation(cli::AblationArgs),
     /// Benchmarks (JSON on stdout).
     Bench(bench::BenchArgs),
     /// Check the implementation against a directory of reference vectors.
@@ -93,8 +94,16 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
-        Command::ReproduceTables(args) => study::reproduce_tables(args).map(|_| ()),
-        Command::Ablation(args) => ablation::run(args).map(|_| ()),
+        Command::ReproduceTables(args) => {
+            let out = dfr_study::reproduce_tables(&args.options())?;
+            println!("{}", out.report.display());
+            Ok(())
+        }
+        Command::Ablation(args) => {
+            let path = dfr_study::ablation::run(&args.options())?;
+            println!("{}", path.display());
+            Ok(())
+        }
         Command::Bench(args) => bench::run(args),
         Command::Parity { dir } => parity::run(dir),
     }

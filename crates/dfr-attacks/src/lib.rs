@@ -40,7 +40,7 @@ pub use config::{parse_attacks, RobustEvalConfig};
 pub use error::{AttackError, Result};
 pub use eval::{evaluate_batches, evaluate_loader, evaluate_samples};
 pub use report::{
-    compute_metrics, AttackResult, EpsResult, Metrics, RobustReport, SourceAccuracy,
+    compute_metrics, AttackResult, EpsResult, Metrics, PerSample, RobustReport, SourceAccuracy,
     WorstCaseResult,
 };
 pub use sanity::SanityCheck;

@@ -141,6 +141,57 @@ pub struct RobustReport {
     pub elapsed_s: f64,
     /// Where the adversarial examples were saved.
     pub adversarial_dir: Option<PathBuf>,
+    /// Per-sample labels and predictions, in evaluation order (for paired resampling of
+    /// items across models evaluated on the same samples).
+    #[serde(default)]
+    pub per_sample: PerSample,
+}
+
+/// Per-sample labels, clean scores and predictions under every attack and ε of a
+/// [`RobustReport`], in the order the samples were evaluated.
+///
+/// ```
+/// let p = dfr_attacks::PerSample {
+///     labels: vec![0, 1, 1],
+///     clean_pred: vec![0, 1, 0],
+///     clean_score: vec![0.1, 0.9, 0.4],
+///     adv_pred: vec![vec![vec![1, 1, 0]]],
+/// };
+/// assert_eq!(p.correct(None, &[0, 1, 2]), Some(2.0 / 3.0));
+/// assert_eq!(p.correct(Some((0, 0)), &[0, 1]), Some(0.5));
+/// assert_eq!(p.correct(None, &[]), None);
+/// ```
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct PerSample {
+    /// True labels (0 = real, 1 = fake).
+    pub labels: Vec<u32>,
+    /// Clean predictions.
+    pub clean_pred: Vec<u32>,
+    /// Clean fake-class probabilities.
+    pub clean_score: Vec<f64>,
+    /// Predictions under attack: `[attack][eps][sample]`, attacks as configured, ε as in
+    /// the report's grid (ε = 0 first).
+    pub adv_pred: Vec<Vec<Vec<u32>>>,
+}
+
+impl PerSample {
+    /// Accuracy over the samples `items` (indices, repeats allowed) of the clean predictions
+    /// (`at = None`) or of attack `at.0` at grid index `at.1`; `None` without items or when
+    /// out of range.
+    pub fn correct(&self, at: Option<(usize, usize)>, items: &[usize]) -> Option<f64> {
+        let preds = match at {
+            None => &self.clean_pred,
+            Some((a, e)) => self.adv_pred.get(a)?.get(e)?,
+        };
+        if items.is_empty() {
+            return None;
+        }
+        let mut k = 0usize;
+        for &i in items {
+            k += usize::from(preds.get(i)? == self.labels.get(i)?);
+        }
+        Some(k as f64 / items.len() as f64)
+    }
 }
 
 impl RobustReport {
@@ -293,6 +344,20 @@ impl RobustReport {
             sanity,
             elapsed_s,
             adversarial_dir,
+            per_sample: PerSample {
+                labels: labels.clone(),
+                clean_pred: col.clean.iter().map(|o| o.pred).collect(),
+                clean_score: col.clean.iter().map(|o| o.score).collect(),
+                adv_pred: col
+                    .adv
+                    .iter()
+                    .map(|a| {
+                        a.iter()
+                            .map(|e| e.iter().map(|o| o.pred).collect())
+                            .collect()
+                    })
+                    .collect(),
+            },
         })
     }
 }

@@ -22,6 +22,9 @@ pub struct Series {
     pub eps: Vec<f64>,
     /// Metric value at each ε (y values), aligned with `eps`.
     pub values: Vec<f64>,
+    /// Optional band (lower, upper) at each ε, aligned with `eps` (e.g. a confidence
+    /// interval over seeds), drawn as a translucent area in the series' colour.
+    pub band: Option<(Vec<f64>, Vec<f64>)>,
 }
 
 impl Series {
@@ -31,7 +34,20 @@ impl Series {
             label: label.into(),
             eps,
             values,
+            band: None,
         }
+    }
+
+    /// The series with a band (lower, upper) around it, aligned with `eps`.
+    ///
+    /// ```
+    /// let s = dfr_report::Series::new("baseline", vec![0.0, 0.1], vec![0.9, 0.5])
+    ///     .with_band(vec![0.85, 0.4], vec![0.95, 0.6]);
+    /// assert!(s.band.is_some());
+    /// ```
+    pub fn with_band(mut self, lower: Vec<f64>, upper: Vec<f64>) -> Self {
+        self.band = Some((lower, upper));
+        self
     }
 }
 
@@ -77,6 +93,8 @@ struct CurveFigure<'a> {
     y_label: &'a str,
     /// Points sorted by ε.
     series: Vec<(&'a str, Vec<(f64, f64)>)>,
+    /// Bands (ε, lower, upper) sorted by ε, per series (empty: none).
+    bands: Vec<Vec<(f64, f64, f64)>>,
     x: (f64, f64),
     y: (f64, f64),
     axes: &'a CurveAxes,
@@ -102,6 +120,7 @@ pub fn metric_vs_eps(
         return Err(ReportError::empty("series"));
     }
     let mut sorted = Vec::with_capacity(series.len());
+    let mut bands = Vec::with_capacity(series.len());
     for s in series {
         let name = format!("series {:?}", s.label);
         if s.eps.is_empty() {
@@ -132,6 +151,22 @@ pub fn metric_vs_eps(
             .collect();
         pts.sort_by(|a, b| a.0.total_cmp(&b.0));
         sorted.push((s.label.as_str(), pts));
+        let mut band = Vec::new();
+        if let Some((lo, hi)) = &s.band {
+            for (what, v) in [("band lower", lo), ("band upper", hi)] {
+                if v.len() != s.eps.len() {
+                    return Err(ReportError::mismatch(
+                        format!("{name}: {what} vs eps"),
+                        s.eps.len(),
+                        v.len(),
+                    ));
+                }
+                check_finite(&format!("{name} {what}"), v)?;
+            }
+            band = (0..s.eps.len()).map(|i| (s.eps[i], lo[i], hi[i])).collect();
+            band.sort_by(|a, b| a.0.total_cmp(&b.0));
+        }
+        bands.push(band);
     }
     let all = sorted.iter().flat_map(|(_, p)| p.iter());
     let (mut x_lo, mut x_hi, mut y_lo, mut y_hi) = (
@@ -145,6 +180,10 @@ pub fn metric_vs_eps(
         x_hi = x_hi.max(x);
         y_lo = y_lo.min(y);
         y_hi = y_hi.max(y);
+    }
+    for &(_, lo, hi) in bands.iter().flatten() {
+        y_lo = y_lo.min(lo);
+        y_hi = y_hi.max(hi);
     }
     let x = if axes.log_x {
         let (a, b) = if x_hi > x_lo {
@@ -177,6 +216,7 @@ pub fn metric_vs_eps(
         x_label,
         y_label,
         series: sorted,
+        bands,
         x,
         y,
         axes,
@@ -225,6 +265,17 @@ impl Figure for CurveFigure<'_> {
         }
         let line_w = st.line_width.max(1);
         let ms = st.marker_size;
+        for (i, band) in self.bands.iter().enumerate() {
+            if band.len() < 2 {
+                continue;
+            }
+            let mut poly: Vec<(f64, f64)> = band.iter().map(|&(x, lo, _)| (tx(x), lo)).collect();
+            poly.extend(band.iter().rev().map(|&(x, _, hi)| (tx(x), hi)));
+            chart.draw_series(std::iter::once(Polygon::new(
+                poly,
+                palette(i).mix(0.18).filled(),
+            )))?;
+        }
         for (i, (label, pts)) in self.series.iter().enumerate() {
             let color = palette(i);
             let pts: Vec<(f64, f64)> = pts.iter().map(|&(x, y)| (tx(x), y)).collect();

@@ -1,8 +1,8 @@
 //! `--emit slurm`: an sbatch job array with one task per cell, and a merge job.
 
 use super::Ablation;
-use crate::study::StudyArgs;
-use anyhow::{Context, Result};
+use crate::error::{Result, StepContext};
+use crate::study::StudyOptions;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -26,8 +26,7 @@ fn absolute(p: &Path) -> Result<PathBuf> {
 }
 
 fn write(path: &Path, text: &str, executable: bool) -> Result<()> {
-    dfr_fs::write_atomic(path, text.as_bytes())
-        .with_context(|| format!("writing {}", path.display()))?;
+    dfr_fs::write_atomic(path, text.as_bytes()).step(|| format!("writing {}", path.display()))?;
     #[cfg(unix)]
     if executable {
         use std::os::unix::fs::PermissionsExt;
@@ -43,11 +42,10 @@ fn write(path: &Path, text: &str, executable: bool) -> Result<()> {
 ///
 /// The scripts run the `xtask` binary that wrote them (build it once on a shared file system:
 /// `cargo build --release -p xtask`) from the current directory, with the same options.
-pub fn emit(ab: &Ablation, args: &StudyArgs, n_cells: usize) -> Result<PathBuf> {
+pub fn emit(ab: &Ablation, args: &StudyOptions, n_cells: usize) -> Result<PathBuf> {
     let s = &ab.grid.slurm;
     let dir = absolute(&ab.out.join("slurm"))?;
-    std::fs::create_dir_all(dir.join("logs"))
-        .with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::create_dir_all(dir.join("logs")).step(|| format!("creating {}", dir.display()))?;
     let config = match &args.config {
         Some(p) => absolute(p)?,
         None => {
@@ -56,7 +54,7 @@ pub fn emit(ab: &Ablation, args: &StudyArgs, n_cells: usize) -> Result<PathBuf> 
             p
         }
     };
-    let exe = std::env::current_exe().context("locating the xtask binary")?;
+    let exe = std::env::current_exe().step(|| "locating the xtask binary")?;
     let workdir = std::env::current_dir()?;
     let mut common = vec![
         sh_quote(&exe.display().to_string()),

@@ -1,7 +1,7 @@
 //! The ablation summary: one table, heatmaps over α × r, `report.md`.
 
 use super::{Ablation, Cell, CellResult};
-use anyhow::Result;
+use crate::error::Result;
 use dfr_attacks::AttackKind;
 use dfr_report::{frame, heatmap, write_all, MarkdownOptions, PlotStyle, ReportPage};
 use std::path::PathBuf;

@@ -13,11 +13,10 @@ pub mod summary;
 
 pub use grid::{AblationSection, Cell, Selection, SlurmSection};
 
-use crate::study::config::StudyConfig;
-use crate::study::StudyArgs;
-use crate::study::{ensure_data, evaluate_attacks, evaluate_cached, load_study, train_and_load};
-use anyhow::{bail, Context, Result};
-use clap::{Args, ValueEnum};
+use crate::config::StudyConfig;
+use crate::error::{Result, StepContext, StudyError};
+use crate::run::{ensure_data, evaluate_attacks, evaluate_cached, train_and_load};
+use crate::study::{load_study, StudyOptions};
 use dfr_attacks::{AttackKind, Metrics, RobustEvalConfig, RobustReport};
 use dfr_data::{Sample, Split};
 use serde::{Deserialize, Serialize};
@@ -25,34 +24,29 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 /// The embedded default ablation.
-pub const ABLATION: &str = include_str!("../../../experiments/ablation.toml");
+pub const ABLATION: &str = include_str!("../../../../experiments/ablation.toml");
 /// How the embedded default ablation is named in messages.
 pub const ABLATION_NAME: &str = "experiments/ablation.toml (embedded)";
 
 /// Job schedulers `--emit` can write scripts for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Emit {
     /// An sbatch job array (one task per cell) and a merge job.
     Slurm,
 }
 
-/// Options of `cargo xtask ablation`.
-#[derive(Args, Debug, Clone, Default)]
-pub struct AblationArgs {
+/// What `cargo xtask ablation` does.
+#[derive(Debug, Clone, Default)]
+pub struct AblationOptions {
     /// Study options (default config: the embedded experiments/ablation.toml).
-    #[command(flatten)]
-    pub study: StudyArgs,
-    /// Run only cell I (see `--list`); the summary is left to a later run or `--merge`.
-    #[arg(long, value_name = "I")]
+    pub study: StudyOptions,
+    /// Run only cell I; the summary is left to a later run or `merge`.
     pub cell: Option<usize>,
     /// Print the cells and exit.
-    #[arg(long, conflicts_with_all = ["cell", "merge", "emit"])]
     pub list: bool,
     /// Only merge the finished cells into the summary (missing cells are listed in it).
-    #[arg(long, conflicts_with = "cell")]
     pub merge: bool,
     /// Write job scripts for a scheduler instead of running the cells.
-    #[arg(long, value_enum, conflicts_with_all = ["cell", "merge"])]
     pub emit: Option<Emit>,
 }
 
@@ -90,7 +84,7 @@ pub struct AttackCurve {
 
 impl AttackCurve {
     fn from_report(kind: AttackKind, r: &RobustReport) -> AttackCurve {
-        use crate::study::report::{nauc, results};
+        use crate::report::{nauc, results};
         let pts = results(r, kind);
         let eps: Vec<f64> = pts.iter().map(|e| e.eps).collect();
         let accuracy: Vec<f64> = pts.iter().map(|e| e.metrics.accuracy).collect();
@@ -166,19 +160,17 @@ type SplitSamples = (Split, Vec<Sample>);
 
 impl Ablation {
     /// Loads the study file (default: the embedded ablation) and checks its grid.
-    pub fn load(a: &StudyArgs) -> Result<Ablation> {
+    pub fn load(a: &StudyOptions) -> Result<Ablation> {
         let cfg = load_study(a, (ABLATION, ABLATION_NAME))?;
-        let name = a
-            .config
-            .as_ref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|| ABLATION_NAME.into());
-        let grid = cfg.ablation.clone().with_context(|| {
-            format!("{name}: no [ablation] section (alpha, r, selection) to run")
+        let name = cfg.source.clone();
+        let grid = cfg.ablation.clone().ok_or_else(|| {
+            StudyError::config(
+                &name,
+                "ablation",
+                "no [ablation] section (alpha, r, selection) to run",
+            )
         })?;
         grid.validate(&name)?;
-        Split::parse(&grid.selection.split)
-            .with_context(|| format!("{name}: ablation.selection.split"))?;
         Ok(Ablation {
             out: cfg.out_dir(),
             cfg,
@@ -219,60 +211,65 @@ impl Ablation {
     }
 
     fn experiment(&self, cell: &Cell) -> Result<dfr_train::ExperimentConfig> {
-        let mut extra = self.overrides.clone();
-        extra.extend(cell.overrides());
         self.cfg
-            .experiment_named(&cell.id, cell.strategy(), &extra)
-            .with_context(|| format!("cell {} ({})", cell.index, cell.id))
+            .experiment_with(
+                &cell.table(),
+                cell.strategy(),
+                &self.out.join("runs"),
+                &cell.id,
+                None,
+                &self.overrides,
+            )
+            .step(|| format!("cell {} ({})", cell.index, cell.id))
     }
 
     /// Generates the synthetic data when the study asks for it.
     pub fn prepare_data(&self) -> Result<()> {
-        let base = self.cfg.experiment_for("baseline", &self.overrides)?;
+        let base = self.cfg.base_experiment(&self.overrides)?;
         ensure_data(&self.cfg, &base)
     }
 
     /// The samples of the evaluation split and of the selection split (one dataset scan).
     fn eval_samples(&self) -> Result<(SplitSamples, SplitSamples)> {
-        let base = self.cfg.experiment_for("baseline", &self.overrides)?;
+        let base = self.cfg.base_experiment(&self.overrides)?;
         let ds = base
             .data
             .scan()
-            .with_context(|| format!("scanning {}", base.data.root.display()))?;
-        let get = |name: &str| -> Result<(Split, Vec<Sample>)> {
-            let s = Split::parse(name).with_context(|| format!("split `{name}`"))?;
-            Ok((s, ds.require_split(s)?.to_vec()))
-        };
-        Ok((get(&self.cfg.eval.split)?, get(&self.grid.selection.split)?))
+            .step(|| format!("scanning {}", base.data.root.display()))?;
+        let get =
+            |s: Split| -> Result<(Split, Vec<Sample>)> { Ok((s, ds.require_split(s)?.to_vec())) };
+        Ok((get(self.cfg.eval.split)?, get(self.grid.selection.split)?))
     }
 
     /// Runs one cell (or reuses its finished result).
     pub fn run_cell(&self, cell: &Cell) -> Result<CellResult> {
         let n = self.cells().len();
         if let Some(r) = self.finished(cell)? {
-            println!(
+            tracing::info!(
                 "[cell {}/{n}] {}: finished earlier, reused",
-                cell.index, cell.id
+                cell.index,
+                cell.id
             );
             return Ok(r);
         }
-        let device = dfr_model::device::parse(&self.device).context("--device")?;
+        let device = dfr_model::device::parse(&self.device).step(|| "--device")?;
         if self.cell_path(cell).exists() {
             // A result made with another configuration: start the cell over.
-            println!(
+            tracing::info!(
                 "[cell {}/{n}] {}: configuration changed, starting over",
-                cell.index, cell.id
+                cell.index,
+                cell.id
             );
             self.discard(cell)?;
         }
-        println!("[cell {}/{n}] {}", cell.index, cell.id);
+        tracing::info!("[cell {}/{n}] {}", cell.index, cell.id);
         let t0 = Instant::now();
         self.prepare_data()?;
         let ec = self.experiment(cell)?;
         let (training, model) = train_and_load(&ec, &cell.id, &device)?;
-        let eval_dir = self.out.join("eval");
-        let ((split, test), (sel_split, sel_samples)) = self.eval_samples()?;
-        let reports = evaluate_attacks(&self.cfg, &ec, &model, &test, split, &eval_dir, &cell.id)?;
+        let eval_dir = self.out.join("eval").join(&cell.id);
+        let ((_, test), (sel_split, sel_samples)) = self.eval_samples()?;
+        let reports = evaluate_attacks(&self.cfg, &ec, &model, &test, &eval_dir, &cell.id)?;
         let sel = &self.grid.selection;
         let rec = RobustEvalConfig {
             attacks: vec![sel.attack],
@@ -287,28 +284,28 @@ impl Ablation {
         };
         let sel_report = evaluate_cached(
             &model,
-            &crate::study::checkpoint_id(&ec)?,
+            &crate::run::checkpoint_id(&ec)?,
             &sel_samples,
             sel_split,
             &rec,
-            &eval_dir.join(format!("{}-selection.json", cell.id)),
+            &eval_dir.join("selection.json"),
             &format!(
                 "{}: selection {} on {}",
                 cell.id,
                 sel.attack.name(),
-                sel.split
+                sel.split.name()
             ),
         )?;
         let Some(robust) = sel_report
             .get(sel.attack, sel.eps)
             .map(|e| e.metrics.clone())
         else {
-            bail!(
+            return Err(StudyError::Invalid(format!(
                 "cell {}: the selection evaluation has no {} result at ε = {}",
                 cell.id,
                 sel.attack.name(),
                 sel.eps
-            );
+            )));
         };
         let w = sel.robust_weight;
         let selection = SelectionResult {
@@ -338,35 +335,34 @@ impl Ablation {
             seconds: t0.elapsed().as_secs_f64(),
         };
         let path = self.cell_path(cell);
-        std::fs::create_dir_all(path.parent().expect("cells dir"))?;
+        std::fs::create_dir_all(path.parent().expect("cells dir"))
+            .step(|| format!("creating {}", path.display()))?;
         let text = serde_json::to_string_pretty(&result)?;
         dfr_fs::write_atomic(&path, text.as_bytes())
-            .with_context(|| format!("writing {}", path.display()))?;
-        println!(
+            .step(|| format!("writing {}", path.display()))?;
+        tracing::info!(
             "[cell {}/{n}] {}: selection score {:.3}, test macro-F1 {:.3} ({:.0} s)",
-            cell.index, cell.id, result.selection.score, result.test_clean.macro_f1, result.seconds
+            cell.index,
+            cell.id,
+            result.selection.score,
+            result.test_clean.macro_f1,
+            result.seconds
         );
         Ok(result)
     }
 
     /// Removes a cell's result, training run and cached evaluations.
     fn discard(&self, cell: &Cell) -> Result<()> {
-        let run = self.out.join("runs").join(&cell.id);
-        if run.exists() {
-            std::fs::remove_dir_all(&run).with_context(|| format!("removing {}", run.display()))?;
-        }
-        let eval = self.out.join("eval");
-        if let Ok(entries) = std::fs::read_dir(&eval) {
-            let prefix = format!("{}-", cell.id);
-            for e in entries.flatten() {
-                if e.file_name().to_string_lossy().starts_with(&prefix) {
-                    std::fs::remove_file(e.path())
-                        .with_context(|| format!("removing {}", e.path().display()))?;
-                }
+        for dir in [
+            self.out.join("runs").join(&cell.id),
+            self.out.join("eval").join(&cell.id),
+        ] {
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir).step(|| format!("removing {}", dir.display()))?;
             }
         }
         let path = self.cell_path(cell);
-        std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+        std::fs::remove_file(&path).step(|| format!("removing {}", path.display()))?;
         Ok(())
     }
 
@@ -385,7 +381,7 @@ impl Ablation {
 
 /// `cargo xtask ablation`; returns the report path (or the job script with `--emit`, or the
 /// cell file with `--cell`).
-pub fn run(a: AblationArgs) -> Result<PathBuf> {
+pub fn run(a: &AblationOptions) -> Result<PathBuf> {
     let t0 = Instant::now();
     let ab = Ablation::load(&a.study)?;
     let cells = ab.cells();
@@ -396,7 +392,7 @@ pub fn run(a: AblationArgs) -> Result<PathBuf> {
             } else {
                 "to do"
             };
-            println!("{:>3}  {:<24} {state}", c.index, c.id);
+            println!("{:>3}  {:<24} {state}", c.index, c.id); // the listing is the output
         }
         return Ok(ab.out.clone());
     }
@@ -407,37 +403,50 @@ pub fn run(a: AblationArgs) -> Result<PathBuf> {
     }
     if let Some(i) = a.cell {
         let Some(cell) = cells.get(i) else {
-            bail!(
+            return Err(StudyError::Invalid(format!(
                 "--cell {i}: this ablation has cells 0..={} (see --list)",
                 cells.len() - 1
-            );
+            )));
         };
         ab.run_cell(cell)?;
         let path = ab.cell_path(cell);
-        println!("[cell] {}", path.display());
+        tracing::info!("[cell] {}", path.display());
         return Ok(path);
     }
     if a.merge {
         let path = ab.merge(None)?;
-        println!("[report] {}", path.display());
+        tracing::info!("[report] {}", path.display());
         return Ok(path);
     }
     let mut failed = Vec::new();
     for c in &cells {
         if let Err(e) = ab.run_cell(c) {
-            println!("[cell {}] {} failed: {e:#}", c.index, c.id);
-            failed.push(format!("{} ({}): {e:#}", c.index, c.id));
+            let e = chain(&e);
+            tracing::error!("[cell {}] {} failed: {e}", c.index, c.id);
+            failed.push(format!("{} ({}): {e}", c.index, c.id));
         }
     }
     let path = ab.merge(Some(t0.elapsed().as_secs_f64()))?;
-    println!("[report] {}", path.display());
+    tracing::info!("[report] {}", path.display());
     if !failed.is_empty() {
-        bail!(
+        return Err(StudyError::Invalid(format!(
             "{} of {} cells failed (the summary lists them as missing; rerun to retry):\n{}",
             failed.len(),
             cells.len(),
             failed.join("\n")
-        );
+        )));
     }
     Ok(path)
+}
+
+/// An error and its sources, `: `-separated.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
 }

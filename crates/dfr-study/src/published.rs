@@ -4,7 +4,9 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 
 /// The embedded data file.
-pub const COURSE_2025: &str = include_str!("../../experiments/published/course-2025.toml");
+pub const COURSE_2025: &str = include_str!("../../../experiments/published/course-2025.toml");
+/// Why this project's numbers differ from the published ones (a paragraph of the report).
+pub const WHY_DIFFERENT: &str = include_str!("../../../experiments/published/why-different.md");
 
 /// Source of the numbers.
 #[derive(Debug, Clone, Deserialize)]
@@ -116,7 +118,7 @@ mod tests {
         .unwrap();
         let macro_f1 = dfr_metrics::macro_f1_from_matrix(&cm);
         assert!((macro_f1 - c.f1).abs() < 5e-5, "{macro_f1}");
-        let fake = crate::study::report::fake_f1(&c.binary_confusion());
+        let fake = crate::report::fake_f1(&c.binary_confusion());
         assert!(
             (fake - 0.9945).abs() < 5e-5 && (fake - c.f1).abs() > 0.01,
             "{fake}"

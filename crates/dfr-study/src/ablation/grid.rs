@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 #[serde(default, deny_unknown_fields)]
 pub struct Selection {
     /// Split the selection is measured on.
-    pub split: String,
+    pub split: dfr_data::Split,
     /// Attack of the robustness term.
     pub attack: AttackKind,
     /// Its ε.
@@ -22,7 +22,7 @@ pub struct Selection {
 impl Default for Selection {
     fn default() -> Self {
         Selection {
-            split: "validation".into(),
+            split: dfr_data::Split::Validation,
             attack: AttackKind::Pgd,
             eps: 0.0005,
             robust_weight: 0.5,
@@ -101,43 +101,54 @@ impl Default for AblationSection {
 
 impl AblationSection {
     /// Checks the grid; `name` labels errors.
-    pub fn validate(&self, name: &str) -> anyhow::Result<()> {
-        if self.alpha.is_empty() || self.r.is_empty() {
-            anyhow::bail!(
-                "{name}: ablation.alpha and ablation.r must each hold at least one value"
-            );
+    pub fn validate(&self, name: &str) -> crate::Result<()> {
+        let bail = |key: &str, m: String| Err(crate::StudyError::config(name, key, m));
+        for (key, v) in [("ablation.alpha", &self.alpha), ("ablation.r", &self.r)] {
+            if v.is_empty() {
+                return bail(key, "is empty: expected at least one value".into());
+            }
         }
         if let Some(a) = self
             .alpha
             .iter()
             .find(|a| !(a.is_finite() && (0.0..=1.0).contains(*a)))
         {
-            anyhow::bail!("{name}: ablation.alpha holds {a}, expected values in [0, 1]");
+            return bail(
+                "ablation.alpha",
+                format!("holds {a}, expected values in [0, 1]"),
+            );
         }
         if let Some(r) = self.r.iter().find(|r| !(r.is_finite() && **r >= 0.0)) {
-            anyhow::bail!("{name}: ablation.r holds {r}, expected finite values ≥ 0");
+            return bail(
+                "ablation.r",
+                format!("holds {r}, expected finite values ≥ 0"),
+            );
         }
         for (what, v) in [("alpha", &self.alpha), ("r", &self.r)] {
             let mut seen: Vec<f64> = Vec::new();
             for x in v {
                 if seen.contains(x) {
-                    anyhow::bail!("{name}: ablation.{what} holds {x} twice");
+                    return bail(&format!("ablation.{what}"), format!("holds {x} twice"));
                 }
                 seen.push(*x);
             }
         }
         if self.slurm.max_parallel == Some(0) {
-            anyhow::bail!("{name}: ablation.slurm.max_parallel must be at least 1");
+            return bail("ablation.slurm.max_parallel", "must be at least 1".into());
         }
         let w = self.selection.robust_weight;
         if !(0.0..=1.0).contains(&w) {
-            anyhow::bail!(
-                "{name}: ablation.selection.robust_weight is {w}, expected a value in [0, 1]"
+            return bail(
+                "ablation.selection.robust_weight",
+                format!("is {w}, expected a value in [0, 1]"),
             );
         }
         let e = self.selection.eps;
         if !(e.is_finite() && (0.0..=1.0).contains(&e)) {
-            anyhow::bail!("{name}: ablation.selection.eps is {e}, expected a value in [0, 1]");
+            return bail(
+                "ablation.selection.eps",
+                format!("is {e}, expected a value in [0, 1]"),
+            );
         }
         Ok(())
     }
@@ -178,20 +189,24 @@ pub struct Cell {
 
 impl Cell {
     /// Training strategy.
-    pub fn strategy(&self) -> &'static str {
+    pub fn strategy(&self) -> dfr_train::Strategy {
         if self.gradreg.is_some() {
-            "gradreg"
+            dfr_train::Strategy::Gradreg
         } else {
-            "baseline"
+            dfr_train::Strategy::Baseline
         }
     }
 
-    /// The `--set` overrides that make this cell's experiment.
-    pub fn overrides(&self) -> Vec<String> {
-        match self.gradreg {
-            Some((a, r)) => vec![format!("gradreg.alpha={a:?}"), format!("gradreg.r={r:?}")],
-            None => Vec::new(),
+    /// The experiment keys that make this cell (merged over the study's experiment).
+    pub fn table(&self) -> toml::Table {
+        let mut t = toml::Table::new();
+        if let Some((a, r)) = self.gradreg {
+            let mut g = toml::Table::new();
+            g.insert("alpha".into(), a.into());
+            g.insert("r".into(), r.into());
+            t.insert("gradreg".into(), g.into());
         }
+        t
     }
 }
 
@@ -209,10 +224,14 @@ mod tests {
         let c = a.cells();
         assert_eq!(c.len(), 7);
         assert_eq!(c[0].id, "baseline");
-        assert_eq!(c[0].strategy(), "baseline");
+        assert_eq!(c[0].strategy(), dfr_train::Strategy::Baseline);
         assert_eq!(c[1].id, "alpha0.25_r0.01");
         assert_eq!(c[4].gradreg, Some((1.0, 0.01)));
-        assert_eq!(c[4].overrides(), ["gradreg.alpha=1.0", "gradreg.r=0.01"]);
+        assert_eq!(
+            c[4].table().to_string().trim(),
+            "[gradreg]\nalpha = 1.0\nr = 0.01"
+        );
+        assert!(c[0].table().is_empty());
         assert!(c.iter().enumerate().all(|(i, c)| c.index == i));
         let no_base = AblationSection {
             baseline: false,

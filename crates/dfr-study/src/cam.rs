@@ -1,8 +1,7 @@
 //! Grad-CAM consistency of clean vs adversarial maps, and the gallery.
 
-use super::config::StudyConfig;
-use super::ModelResults;
-use anyhow::Result;
+use crate::config::StudyConfig;
+use crate::error::Result;
 use candle_core::{Device, Tensor};
 use dfr_attacks::{run_attack, AttackKind, AttackParams, Goal};
 use dfr_data::{EvalTransform, Sample};
@@ -12,12 +11,12 @@ use dfr_explain::{
 };
 use dfr_model::EfficientNet;
 use dfr_report::{GalleryRow, GalleryStyle, Tile};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// Mean consistency of one model under one attack (means over the pairs where at least one
 /// map is non-empty; empty maps counted, see [`ConsistencySummary`]).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CamSummary {
     /// Attack.
     pub attack: AttackKind,
@@ -53,11 +52,7 @@ fn batch(samples: &[Sample], size: u32, device: &Device) -> Result<(Tensor, Vec<
 }
 
 fn attack_params(cfg: &StudyConfig, kind: AttackKind, seed: u64) -> Option<AttackParams> {
-    let grid = match kind {
-        AttackKind::Fgsm => &cfg.attacks.fgsm,
-        AttackKind::Pgd => &cfg.attacks.pgd,
-        _ => &cfg.attacks.mifgsm,
-    };
+    let grid = cfg.attacks.grids().into_iter().find(|(k, _)| *k == kind)?.1;
     let eps = grid.iter().cloned().fold(f64::NAN, f64::max);
     (eps > 0.0).then(|| AttackParams {
         kind,
@@ -130,20 +125,20 @@ pub fn consistency_for_model(
     Ok(out)
 }
 
-/// Gallery: per image, the image and clean/PGD overlays of each model.
+/// Gallery: per image, the image and clean/PGD overlays of each `(name, model)`.
 pub fn gallery(
     cfg: &StudyConfig,
     samples: &[Sample],
-    models: &[ModelResults],
+    models: &[(String, EfficientNet)],
     size: u32,
     out: &Path,
 ) -> Result<Option<PathBuf>> {
-    let Some(first) = models.first() else {
+    let Some((_, first)) = models.first() else {
         return Ok(None);
     };
     let chosen = pick(samples, cfg.cam.images.min(4));
     let stage = cfg.cam_stage()?;
-    let (x, labels) = batch(&chosen, size, first.model.device())?;
+    let (x, labels) = batch(&chosen, size, first.device())?;
     let params = attack_params(cfg, AttackKind::Pgd, 0);
     let mut rows: Vec<GalleryRow> = chosen
         .iter()
@@ -162,16 +157,16 @@ pub fn gallery(
             })
         })
         .collect::<Result<_>>()?;
-    for m in models {
-        let (clean, adv) = maps(&m.model, &x, &labels, params.as_ref(), stage)?;
+    for (name, model) in models {
+        let (clean, adv) = maps(model, &x, &labels, params.as_ref(), stage)?;
         for (i, row) in rows.iter_mut().enumerate() {
             row.tiles.push(Tile {
-                caption: format!("{} clean", m.strategy),
+                caption: format!("{name} clean"),
                 image: overlay_tensor(&x.get(i)?.to_device(&Device::Cpu)?, &clean[i], 0.5)?,
             });
             if let (Some((adv_x, adv_maps)), Some(p)) = (&adv, &params) {
                 row.tiles.push(Tile {
-                    caption: format!("{} PGD {}", m.strategy, p.eps),
+                    caption: format!("{name} PGD {}", p.eps),
                     image: overlay_tensor(
                         &adv_x.get(i)?.to_device(&Device::Cpu)?,
                         &adv_maps[i],

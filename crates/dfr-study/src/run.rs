@@ -1,0 +1,374 @@
+//! One (arm, seed) of a study: train (a finished run is reused, an interrupted one resumes,
+//! a changed configuration starts over), then evaluate, every evaluation cached as JSON in
+//! the run directory and reused only for the same model and configuration.
+
+use crate::cam::{self, CamSummary};
+use crate::config::StudyConfig;
+use crate::error::{Result, StepContext, StudyError};
+use candle_core::Device;
+use dfr_attacks::{evaluate_samples, AttackKind, RobustEvalConfig, RobustReport};
+use dfr_data::synth::{generate, SynthOutcome};
+use dfr_data::{Sample, Split};
+use dfr_model::checkpoint::load_detector;
+use dfr_model::EfficientNet;
+use dfr_train::trainer::{files, train, TrainOptions, TrainOutcome};
+use dfr_train::ExperimentConfig;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// Generates the synthetic DFFD when the study asks for it and it is missing.
+pub fn ensure_data(cfg: &StudyConfig, base: &ExperimentConfig) -> Result<()> {
+    let Some(s) = &cfg.synth else {
+        return Ok(());
+    };
+    let root = &base.data.root;
+    match generate(s, root, false)
+        .step(|| format!("generating the synthetic DFFD in {}", root.display()))?
+    {
+        SynthOutcome::Generated(n) => {
+            tracing::info!(
+                "[data] generated {n} synthetic images in {}",
+                root.display()
+            )
+        }
+        SynthOutcome::Reused => tracing::info!("[data] using {}", root.display()),
+    }
+    Ok(())
+}
+
+/// Removes `ec`'s run directory when it holds a run made with another configuration (the
+/// keys that differ are logged), so that only runs whose configuration changed start over.
+pub fn discard_if_changed(ec: &ExperimentConfig, label: &str) -> Result<bool> {
+    let dir = ec.run_dir();
+    let Ok(stored) = std::fs::read_to_string(dir.join(files::CONFIG)) else {
+        return Ok(false);
+    };
+    let diff = dfr_train::state::config_differences(&stored, &ec.to_toml());
+    if diff.is_empty() {
+        return Ok(false);
+    }
+    tracing::info!(
+        "[train] {label}: configuration changed ({}), starting over",
+        diff.join(", ")
+    );
+    std::fs::remove_dir_all(&dir).step(|| format!("removing {}", dir.display()))?;
+    Ok(true)
+}
+
+/// Trains one experiment (a finished run is reused, an interrupted one resumes, one made
+/// with another configuration starts over) and loads its best checkpoint.
+pub fn train_and_load(
+    ec: &ExperimentConfig,
+    label: &str,
+    device: &Device,
+) -> Result<(TrainOutcome, EfficientNet)> {
+    discard_if_changed(ec, label)?;
+    tracing::info!("[train] {label} → {}", ec.run_dir().display());
+    let training = train(
+        ec,
+        &TrainOptions {
+            resume: true,
+            device: device.clone(),
+            ..Default::default()
+        },
+    )
+    .step(|| format!("training {label}"))?;
+    if training.epochs.last().is_some() {
+        tracing::info!(
+            "[train] {label}: {} epochs, best val macro-F1 {:.3}, {:.1} img/s{}",
+            training.epochs.len(),
+            training.best_val_macro_f1.unwrap_or(f64::NAN),
+            training.images_per_second,
+            if training.reused { " (reused)" } else { "" }
+        );
+    }
+    let model = load_best(ec, device)?;
+    Ok((training, model))
+}
+
+/// Loads the best checkpoint of `ec`'s run.
+pub fn load_best(ec: &ExperimentConfig, device: &Device) -> Result<EfficientNet> {
+    let ckpt = ec.run_dir().join(files::BEST);
+    load_detector(&ckpt, device, None).step(|| format!("loading {}", ckpt.display()))
+}
+
+/// Identity of a trained model for evaluation caches: size and modification time of its best
+/// checkpoint (a retrained model invalidates every cached evaluation of the old one).
+pub fn checkpoint_id(ec: &ExperimentConfig) -> Result<String> {
+    let ckpt = ec.run_dir().join(files::BEST);
+    let m = std::fs::metadata(&ckpt).step(|| format!("reading {}", ckpt.display()))?;
+    let t = m
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    Ok(format!("{} {} {t}", ckpt.display(), m.len()))
+}
+
+/// A cached computation: `{ "model": id, "key": key, "value": value }` at `path`.
+#[derive(Serialize, serde::Deserialize)]
+struct Cached<T> {
+    model: String,
+    key: serde_json::Value,
+    value: T,
+}
+
+/// The value cached at `path` for `model_id` and `key`, or `compute()`'s, written
+/// atomically to `path`.
+pub fn cached<T, F>(path: &Path, model_id: &str, key: &impl Serialize, compute: F) -> Result<T>
+where
+    T: Serialize + DeserializeOwned,
+    F: FnOnce() -> Result<T>,
+{
+    let key = serde_json::to_value(key)?;
+    if let Some(c) = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<Cached<T>>(&t).ok())
+        .filter(|c| c.model == model_id && c.key == key)
+    {
+        return Ok(c.value);
+    }
+    let value = compute()?;
+    let c = Cached {
+        model: model_id.to_string(),
+        key,
+        value,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).step(|| format!("creating {}", dir.display()))?;
+    }
+    dfr_fs::write_atomic(path, serde_json::to_string(&c)?.as_bytes())
+        .step(|| format!("writing {}", path.display()))?;
+    Ok(c.value)
+}
+
+/// One robust evaluation of the model `model_id` ([`checkpoint_id`]), cached at `path`.
+pub fn evaluate_cached(
+    model: &EfficientNet,
+    model_id: &str,
+    samples: &[Sample],
+    split: Split,
+    rec: &RobustEvalConfig,
+    path: &Path,
+    label: &str,
+) -> Result<RobustReport> {
+    cached(path, model_id, rec, || {
+        tracing::info!("[attack] {label} over ε {:?}", rec.eps);
+        let r = evaluate_samples(model, samples, split, rec).step(|| label.to_string())?;
+        for s in r.sanity.iter().filter(|s| !s.passed) {
+            tracing::warn!(
+                "[attack] {label}: sanity check {} failed: {}",
+                s.name,
+                s.detail
+            );
+        }
+        Ok(r)
+    })
+}
+
+/// The published protocol's evaluation configuration of one attack.
+pub fn published_config(
+    cfg: &StudyConfig,
+    ec: &ExperimentConfig,
+    kind: AttackKind,
+    eps: &[f64],
+) -> RobustEvalConfig {
+    RobustEvalConfig {
+        attacks: vec![kind],
+        eps: eps.to_vec(),
+        steps: cfg.attacks.steps,
+        alpha_ratio: cfg.attacks.alpha_ratio,
+        image_size: ec.model.image_size,
+        batch_size: cfg.eval.batch_size,
+        limit: cfg.eval.limit,
+        seed: ec.run.seed,
+        ..RobustEvalConfig::default()
+    }
+}
+
+/// FGSM, PGD and MI-FGSM over the study's ε grids on `samples`; reports cached under
+/// `<eval_dir>/<attack>.json`.
+pub fn evaluate_attacks(
+    cfg: &StudyConfig,
+    ec: &ExperimentConfig,
+    model: &EfficientNet,
+    samples: &[Sample],
+    eval_dir: &Path,
+    tag: &str,
+) -> Result<Vec<(AttackKind, RobustReport)>> {
+    let model_id = checkpoint_id(ec)?;
+    let mut reports = Vec::new();
+    for (kind, eps) in cfg.attacks.grids() {
+        let rec = published_config(cfg, ec, kind, eps);
+        let path = eval_dir.join(format!("{}.json", kind.name()));
+        let label = format!("{tag}: {}", kind.name());
+        reports.push((
+            kind,
+            evaluate_cached(
+                model,
+                &model_id,
+                samples,
+                cfg.eval.split,
+                &rec,
+                &path,
+                &label,
+            )?,
+        ));
+    }
+    Ok(reports)
+}
+
+/// The worst-case evaluations: PGD with a random start, `pgd_steps` iterations, once per
+/// restart (each restart its own seed; the first also runs the steps check, PGD with twice
+/// the steps at the largest ε), then APGD-CE. A sample is robust at ε when it survives all.
+pub fn evaluate_worst_case(
+    cfg: &StudyConfig,
+    ec: &ExperimentConfig,
+    model: &EfficientNet,
+    samples: &[Sample],
+    eval_dir: &Path,
+    tag: &str,
+) -> Result<Vec<RobustReport>> {
+    let w = &cfg.worst_case;
+    if w.eps.is_empty() {
+        return Ok(Vec::new());
+    }
+    let model_id = checkpoint_id(ec)?;
+    let limit = w.limit.or(cfg.eval.limit);
+    let mut out = Vec::new();
+    for restart in 0..w.pgd_restarts {
+        let rec = RobustEvalConfig {
+            attacks: vec![AttackKind::Pgd],
+            eps: w.eps.clone(),
+            steps: w.pgd_steps,
+            alpha_ratio: 2.5 / w.pgd_steps as f64,
+            random_start: true,
+            image_size: ec.model.image_size,
+            batch_size: cfg.eval.batch_size,
+            limit,
+            seed: ec
+                .run
+                .seed
+                .wrapping_mul(1000)
+                .wrapping_add(restart as u64 + 1),
+            steps_check: restart == 0,
+            ..RobustEvalConfig::default()
+        };
+        let path = eval_dir.join(format!("worst-pgd{}-r{restart}.json", w.pgd_steps));
+        let label = format!("{tag}: worst case, PGD-{} restart {restart}", w.pgd_steps);
+        out.push(evaluate_cached(
+            model,
+            &model_id,
+            samples,
+            cfg.eval.split,
+            &rec,
+            &path,
+            &label,
+        )?);
+    }
+    if w.apgd_steps > 0 {
+        let rec = RobustEvalConfig {
+            attacks: vec![AttackKind::Apgd],
+            eps: w.eps.clone(),
+            steps: w.apgd_steps,
+            image_size: ec.model.image_size,
+            batch_size: cfg.eval.batch_size,
+            limit,
+            seed: ec.run.seed,
+            ..RobustEvalConfig::default()
+        };
+        let path = eval_dir.join(format!("worst-apgd{}.json", w.apgd_steps));
+        let label = format!("{tag}: worst case, APGD-CE-{}", w.apgd_steps);
+        out.push(evaluate_cached(
+            model,
+            &model_id,
+            samples,
+            cfg.eval.split,
+            &rec,
+            &path,
+            &label,
+        )?);
+    }
+    Ok(out)
+}
+
+/// Everything a study keeps of one (arm, seed).
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    /// Arm name.
+    pub arm: String,
+    /// Seed.
+    pub seed: u64,
+    /// Training outcome.
+    pub training: TrainOutcome,
+    /// Best validation ROC-AUC (of the best epoch), when recorded.
+    pub val_auc: Option<f64>,
+    /// The published protocol, per attack.
+    pub reports: Vec<(AttackKind, RobustReport)>,
+    /// The worst-case evaluations (PGD restarts, then APGD).
+    pub worst: Vec<RobustReport>,
+    /// CAM consistency per attack (at the attack's largest ε).
+    pub cam: Vec<CamSummary>,
+    /// The run directory.
+    pub run_dir: PathBuf,
+}
+
+impl RunResult {
+    /// The report of one published attack.
+    pub fn report(&self, kind: AttackKind) -> Option<&RobustReport> {
+        self.reports
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, r)| r)
+    }
+
+    /// The clean evaluation (identical in every report; from the first).
+    pub fn clean(&self) -> Option<&RobustReport> {
+        self.reports.first().map(|(_, r)| r).or(self.worst.first())
+    }
+}
+
+/// Trains and evaluates one (arm, seed) of `cfg` on `samples`.
+pub fn run_one(
+    cfg: &StudyConfig,
+    ec: &ExperimentConfig,
+    arm: &str,
+    samples: &[Sample],
+    device: &Device,
+) -> Result<RunResult> {
+    let seed = ec.run.seed;
+    let tag = format!("{arm} seed {seed}");
+    let (training, model) = train_and_load(ec, &tag, device)?;
+    let eval_dir = ec.run_dir().join("eval");
+    let reports = evaluate_attacks(cfg, ec, &model, samples, &eval_dir, &tag)?;
+    let worst = evaluate_worst_case(cfg, ec, &model, samples, &eval_dir, &tag)?;
+    let model_id = checkpoint_id(ec)?;
+    let cam_key = serde_json::json!({
+        "cam": cfg.cam, "stage": cfg.cam_stage()?, "attacks": cfg.attacks, "split": cfg.eval.split,
+    });
+    let cam = cached(&eval_dir.join("cam.json"), &model_id, &cam_key, || {
+        tracing::info!("[cam] {tag}");
+        cam::consistency_for_model(&model, samples, cfg, ec.model.image_size, seed)
+    })?;
+    let val_auc = training
+        .best_epoch
+        .and_then(|b| training.epochs.iter().find(|e| e.epoch == b))
+        .and_then(|e| e.val_auc);
+    if training.epochs.is_empty() {
+        return Err(StudyError::Invalid(format!(
+            "{tag}: the run recorded no epoch"
+        )));
+    }
+    Ok(RunResult {
+        arm: arm.to_string(),
+        seed,
+        training,
+        val_auc,
+        reports,
+        worst,
+        cam,
+        run_dir: ec.run_dir(),
+    })
+}
