@@ -11,7 +11,7 @@ fn study_file(dir: &Path) -> std::path::PathBuf {
     std::fs::write(
         &p,
         format!(
-            "[study]\nname = \"tiny-ablation\"\nresults_dir = \"{res}\"\n\
+            "seeds = [0, 1]\n[study]\nname = \"tiny-ablation\"\nresults_dir = \"{res}\"\n\
              [synth]\nsize = 32\nseed = 5\n\
              [synth.train]\nreal_per_source = 3\nfake_per_source = 1\n\
              [synth.validation]\nreal_per_source = 2\nfake_per_source = 1\n\
@@ -42,6 +42,10 @@ fn args(config: &Path) -> AblationOptions {
     }
 }
 
+fn rows_of(csv: &Path) -> usize {
+    std::fs::read_to_string(csv).unwrap().lines().count() - 1
+}
+
 fn modified(p: &Path) -> std::time::SystemTime {
     std::fs::metadata(p).unwrap().modified().unwrap()
 }
@@ -58,20 +62,22 @@ fn ablation_runs_cells_idempotently_merges_and_emits_slurm() {
         ..args(&cfg)
     })
     .unwrap();
-    assert_eq!(cell, out.join("cells/alpha0.5_r0.1.json"));
+    assert_eq!(cell, out.join("cells/alpha0.5_r0.1/seed-0.json"));
     let first: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&cell).unwrap()).unwrap();
     assert_eq!(first["alpha"], 0.5);
     assert_eq!(first["r"], 0.1);
     assert_eq!(first["key"]["experiment"]["train"]["strategy"], "gradreg");
     assert!(!out.join("report.md").exists());
+    assert_eq!(first["seed"], 0);
+    assert_eq!(first["point"], "alpha0.5_r0.1");
     assert!(run(&AblationOptions {
-        cell: Some(3),
+        cell: Some(6),
         ..args(&cfg)
     })
     .unwrap_err()
     .to_string()
-    .contains("cells 0..=2"));
+    .contains("cells 0..=5"));
 
     // Merging now lists the two missing cells.
     let report = run(&AblationOptions {
@@ -80,8 +86,9 @@ fn ablation_runs_cells_idempotently_merges_and_emits_slurm() {
     })
     .unwrap();
     let md = std::fs::read_to_string(&report).unwrap();
-    assert!(md.contains("1 of 3 cells finished"), "{md}");
-    assert!(md.contains("Missing cells") && md.contains("`baseline`"));
+    assert!(md.contains("1 of 6 cells finished"), "{md}");
+    assert!(md.contains("Missing cells") && md.contains("`baseline/seed-0`"));
+    assert!(!md.contains("Selected: **"), "no point has every seed yet");
 
     // The whole grid: the finished cell is reused, the others run.
     let before = modified(&cell);
@@ -89,21 +96,29 @@ fn ablation_runs_cells_idempotently_merges_and_emits_slurm() {
     assert_eq!(report, out.join("report.md"));
     assert_eq!(modified(&cell), before, "a finished cell was redone");
     let md = std::fs::read_to_string(&report).unwrap();
-    assert!(md.contains("3 of 3 cells finished"), "{md}");
+    assert!(md.contains("6 of 6 cells finished"), "{md}");
     assert!(!md.contains("Missing cells"));
     assert!(md.contains("Selected: **"));
     let csv = std::fs::read_to_string(out.join("tables/ablation.csv")).unwrap();
     let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines.len(), 4, "header + 3 cells:\n{csv}");
-    assert!(lines[0].starts_with("cell,id,alpha,r,selected,"));
-    assert!(lines[1].starts_with("0,baseline,,,"));
-    assert!(lines[2].starts_with("1,alpha0.5_r0.05,0.5,0.05,"));
+    assert_eq!(lines.len(), 4, "header + 3 points:\n{csv}");
+    assert!(
+        lines[0].starts_with("point,alpha,r,seeds,selected,selection_score,selection_score_pm,")
+    );
+    assert!(lines[1].starts_with("baseline,,,2,"));
+    assert!(lines[2].starts_with("alpha0.5_r0.05,0.5,0.05,2,"));
     assert_eq!(
         csv.matches(",true,").count(),
         1,
-        "exactly one selected cell"
+        "exactly one selected point"
     );
-    for stem in ["selection_score", "val_macro_f1", "pgd_nauc_macro_f1"] {
+    assert_eq!(rows_of(&out.join("tables/ablation_cells.csv")), 6);
+    for stem in [
+        "selection_score",
+        "selection_score_ci",
+        "val_macro_f1",
+        "pgd_nauc_macro_f1",
+    ] {
         let img = image::open(out.join(format!("figures/ablation_{stem}.png"))).unwrap();
         assert!(img.width() > 100 && img.height() > 100, "{stem}");
     }
@@ -112,7 +127,11 @@ fn ablation_runs_cells_idempotently_merges_and_emits_slurm() {
         assert!(out.join(target).is_file(), "broken link {target}");
     }
     // Every cell's numbers are real measurements in range.
-    for id in ["baseline", "alpha0.5_r0.05", "alpha0.5_r0.1"] {
+    for id in [
+        "baseline/seed-0",
+        "alpha0.5_r0.05/seed-1",
+        "alpha0.5_r0.1/seed-1",
+    ] {
         let v: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(out.join(format!("cells/{id}.json"))).unwrap(),
         )
@@ -142,7 +161,7 @@ fn ablation_runs_cells_idempotently_merges_and_emits_slurm() {
     })
     .unwrap();
     let cells = std::fs::read_to_string(out.join("slurm/cells.sbatch")).unwrap();
-    assert!(cells.contains("#SBATCH --array=0-2%2"), "{cells}");
+    assert!(cells.contains("#SBATCH --array=0-5%2"), "{cells}");
     assert!(cells.contains("#SBATCH --partition=cpu"));
     // sbatch reads #SBATCH lines itself: the log path is quoted (paths may hold spaces)
     assert!(cells.contains("#SBATCH --output=\""), "{cells}");
@@ -198,12 +217,17 @@ fn shipped_study_files_parse_and_the_ablations_have_the_full_grid() {
                 // Guan et al.'s grid.
                 assert_eq!(a.grid.alpha, [0.0, 0.25, 0.5, 0.75, 1.0], "{name}");
                 assert_eq!(a.grid.r, [0.0, 0.05, 0.1, 0.2], "{name}");
-                assert_eq!(a.cells().len(), 21, "{name}");
+                assert_eq!(a.grid.points().len(), 21, "{name}");
             } else {
                 assert_eq!(a.grid.alpha, [0.25, 0.5, 0.75, 1.0], "{name}");
                 assert_eq!(a.grid.r, [0.01, 0.05, 0.1, 0.2], "{name}");
-                assert_eq!(a.cells().len(), 17, "{name}");
+                assert_eq!(a.grid.points().len(), 17, "{name}");
             }
+            assert_eq!(
+                a.cells().len(),
+                a.grid.points().len() * cfg.seeds.len(),
+                "{name}"
+            );
         } else {
             assert!(cfg.ablation.is_none(), "{name}");
         }

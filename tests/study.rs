@@ -160,6 +160,11 @@ fn a_multi_seed_study_writes_report_and_summary_and_reuses_finished_work() {
         "arms × ε, then the published rows"
     );
     assert_eq!(rows(&t.join("worst_case.csv")), 2);
+    let worst = std::fs::read_to_string(t.join("worst_case.csv")).unwrap();
+    assert!(
+        worst.contains("noise_accuracy") && worst.contains("noise_only_errors"),
+        "{worst}"
+    );
     assert!(rows(&t.join("comparisons.csv")) >= 10);
     for stem in ["clean", "fgsm", "normalized_auc", "comparisons"] {
         assert!(t.join(format!("{stem}.parquet")).is_file());

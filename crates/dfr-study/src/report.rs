@@ -5,7 +5,9 @@ use crate::config::StudyConfig;
 use crate::error::Result;
 use crate::published::{AttackTable, Published, WHY_DIFFERENT};
 use crate::run::RunResult;
-use crate::summary::{worst_case_evals, ComparisonSummary, MetricSummary, Summary};
+use crate::summary::{
+    noise_only_errors, worst_case_evals, ComparisonSummary, MetricSummary, Summary,
+};
 use dfr_attacks::{AttackKind, EpsResult, RobustReport};
 use dfr_metrics::{normalized_auc, AucNormalization, BinaryConfusion, Verdict};
 use dfr_report::polars::prelude::{Column, DataFrame, PlSmallStr};
@@ -326,8 +328,20 @@ fn build(cfg: &StudyConfig, runs: &[Vec<RunResult>], s: &Summary, p: &Published)
             vec![],
             vec![],
         );
+        let (mut noise_acc, mut noise_only) = (vec![], vec![]);
         for (i, rs) in runs.iter().enumerate() {
             for e in &cfg.worst_case.eps {
+                let na: Vec<f64> = rs
+                    .iter()
+                    .filter_map(|r| r.noise.as_ref()?.get(AttackKind::Pgd, *e))
+                    .map(|x| x.metrics.accuracy)
+                    .collect();
+                noise_acc.push(stat(&na, level).0);
+                let (k, n) = rs
+                    .iter()
+                    .filter_map(|r| noise_only_errors(r, *e))
+                    .fold((0, 0), |(k, n), (a, b)| (k + a, n + b));
+                noise_only.push(format!("{k} of {n}"));
                 model.push(arm_label(cfg, i));
                 eps.push(*e);
                 let (m, pm) = ms(s.metric(&cfg.arms[i].name, &format!("worst_case_accuracy@{e}")));
@@ -370,6 +384,8 @@ fn build(cfg: &StudyConfig, runs: &[Vec<RunResult>], s: &Summary, p: &Published)
             col("worst_case_accuracy_pm", wcpm),
             col("published_protocol_pgd_accuracy", publ),
             col("attacks_per_image", evals),
+            col("noise_accuracy", noise_acc),
+            col("noise_only_errors", noise_only),
             col("more_steps_not_weaker_passed", steps_ok),
             col("masked_gradient_samples", masked),
         ])?)
@@ -753,9 +769,14 @@ pub fn write(
              they evaluated the same images), on {}: a sample counts as robust only if it \
              survives every attack. The published protocol's \
              5-step PGD is beside it: if the worst case is far below it, the published protocol \
-             overstates robustness. `more_steps_not_weaker`: PGD with twice the steps is not \
-             weaker (a failure suggests the attack has not converged or gradients are masked); \
-             `masked_gradient_samples`: samples whose input gradient was zero or non-finite.",
+             overstates robustness. Gradient-masking checks, each of which can fail: \
+             `noise_accuracy` is the accuracy under uniform random noise in the same ε-ball \
+             and `noise_only_errors` counts the images (over all seeds) that every white-box \
+             attack leaves correct but random noise flips — a white-box attack weaker than noise \
+             on an image is not finding the model's errors there, so any count above 0 means \
+             the worst case overstates robustness; `more_steps_not_weaker`: PGD with twice \
+             the steps is not weaker (runs passed); `masked_gradient_samples`: samples whose \
+             input gradient was zero or non-finite.",
             cfg.worst_case.pgd_steps,
             cfg.worst_case.pgd_restarts,
             cfg.worst_case.apgd_steps,

@@ -294,6 +294,48 @@ pub fn evaluate_worst_case(
     Ok(out)
 }
 
+/// The gradient-masking probe: the worst-case images under uniform random noise in the
+/// ε-ball (PGD with a random start and step size 0: the noise alone), cached at
+/// `<eval_dir>/noise.json`. A white-box attack that fails on an image random noise flips is
+/// not finding the model's errors (gradient masking, or an attack that has not converged).
+pub fn evaluate_noise(
+    cfg: &StudyConfig,
+    ec: &ExperimentConfig,
+    model: &EfficientNet,
+    samples: &[Sample],
+    eval_dir: &Path,
+    tag: &str,
+) -> Result<Option<RobustReport>> {
+    let w = &cfg.worst_case;
+    if w.eps.is_empty() {
+        return Ok(None);
+    }
+    let rec = RobustEvalConfig {
+        attacks: vec![AttackKind::Pgd],
+        eps: w.eps.clone(),
+        steps: 1,
+        alpha: Some(0.0),
+        random_start: true,
+        image_size: ec.model.image_size,
+        batch_size: cfg.eval.batch_size,
+        limit: w.limit.or(cfg.eval.limit),
+        seed: ec.run.seed.wrapping_mul(1000).wrapping_add(999),
+        ..RobustEvalConfig::default()
+    };
+    let model_id = checkpoint_id(ec)?;
+    let label = format!("{tag}: random noise (masking probe)");
+    let path = eval_dir.join("noise.json");
+    Ok(Some(evaluate_cached(
+        model,
+        &model_id,
+        samples,
+        cfg.eval.split,
+        &rec,
+        &path,
+        &label,
+    )?))
+}
+
 /// Everything a study keeps of one (arm, seed).
 #[derive(Debug, Clone)]
 pub struct RunResult {
@@ -309,6 +351,8 @@ pub struct RunResult {
     pub reports: Vec<(AttackKind, RobustReport)>,
     /// The worst-case evaluations (PGD restarts, then APGD).
     pub worst: Vec<RobustReport>,
+    /// Uniform random noise on the worst-case images (the gradient-masking probe).
+    pub noise: Option<RobustReport>,
     /// CAM consistency per attack (at the attack's largest ε).
     pub cam: Vec<CamSummary>,
     /// The run directory.
@@ -344,6 +388,7 @@ pub fn run_one(
     let eval_dir = ec.run_dir().join("eval");
     let reports = evaluate_attacks(cfg, ec, &model, samples, &eval_dir, &tag)?;
     let worst = evaluate_worst_case(cfg, ec, &model, samples, &eval_dir, &tag)?;
+    let noise = evaluate_noise(cfg, ec, &model, samples, &eval_dir, &tag)?;
     let model_id = checkpoint_id(ec)?;
     let cam_key = serde_json::json!({
         "cam": cfg.cam, "stage": cfg.cam_stage()?, "attacks": cfg.attacks, "split": cfg.eval.split,
@@ -368,6 +413,7 @@ pub fn run_one(
         val_auc,
         reports,
         worst,
+        noise,
         cam,
         run_dir: ec.run_dir(),
     })

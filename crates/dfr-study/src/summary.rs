@@ -182,6 +182,25 @@ pub fn worst_case_evals(run: &RunResult, eps: f64) -> Vec<(&PerSample, usize)> {
         .collect()
 }
 
+/// The masking probe of `run` at `eps`: (images robust to every white-box attack but
+/// misclassified under random noise, images); `None` without a probe.
+pub fn noise_only_errors(run: &RunResult, eps: f64) -> Option<(usize, usize)> {
+    let noise = run.noise.as_ref()?;
+    let a = noise.attacks.first()?;
+    let ni = a.results.iter().position(|e| e.eps == eps)?;
+    let p = &noise.per_sample;
+    let evals = worst_case_evals(run, eps);
+    let mut count = 0;
+    for i in 0..p.labels.len() {
+        let robust = evals
+            .iter()
+            .all(|(q, e)| q.adv_pred[0][*e].get(i) == q.labels.get(i) && q.labels.get(i).is_some());
+        let noise_wrong = p.adv_pred.first()?.get(ni)?.get(i)? != &p.labels[i];
+        count += usize::from(robust && noise_wrong);
+    }
+    Some((count, p.labels.len()))
+}
+
 /// The metrics a study reports, in order.
 pub fn metrics(cfg: &StudyConfig) -> Vec<Metric> {
     use MetricKind::*;

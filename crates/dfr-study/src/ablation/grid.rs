@@ -153,22 +153,39 @@ impl AblationSection {
         Ok(())
     }
 
-    /// The cells: the baseline first (when asked for), then α-major over the grid.
-    pub fn cells(&self) -> Vec<Cell> {
-        let mut cells = Vec::new();
+    /// The grid points: the baseline first (when asked for), then α-major over the grid.
+    pub fn points(&self) -> Vec<Point> {
+        let mut points = Vec::new();
         if self.baseline {
-            cells.push(Cell {
-                index: 0,
+            points.push(Point {
                 id: "baseline".into(),
                 gradreg: None,
             });
         }
         for &alpha in &self.alpha {
             for &r in &self.r {
-                cells.push(Cell {
-                    index: cells.len(),
+                points.push(Point {
                     id: format!("alpha{alpha}_r{r}"),
                     gradreg: Some((alpha, r)),
+                });
+            }
+        }
+        points
+    }
+
+    /// The cells: every point with every seed, seed-major (a partly finished ablation has
+    /// every point at about the same number of seeds).
+    pub fn cells(&self, seeds: &[u64]) -> Vec<Cell> {
+        let points = self.points();
+        let mut cells = Vec::new();
+        for &seed in seeds {
+            for p in &points {
+                cells.push(Cell {
+                    index: cells.len(),
+                    id: format!("{}/seed-{seed}", p.id),
+                    point: p.id.clone(),
+                    seed,
+                    gradreg: p.gradreg,
                 });
             }
         }
@@ -176,13 +193,27 @@ impl AblationSection {
     }
 }
 
-/// One independent unit of the ablation: a training run and its evaluations.
+/// One point of the grid: the baseline or one (α, r).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Point {
+    /// `baseline` or `alpha0.5_r0.05`.
+    pub id: String,
+    /// (α, r) of a regularised point; `None` for the baseline.
+    pub gradreg: Option<(f64, f64)>,
+}
+
+/// One independent unit of the ablation: a point of the grid with one seed, its training run
+/// and its evaluations.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cell {
     /// Position (`--cell I`, the Slurm array index).
     pub index: usize,
-    /// Name of its run and result files (`baseline`, `alpha0.5_r0.05`).
+    /// `<point>/seed-<seed>`: names its run directory and result file.
     pub id: String,
+    /// The grid point.
+    pub point: String,
+    /// The seed.
+    pub seed: u64,
     /// (α, r) of a regularised cell; `None` for the baseline.
     pub gradreg: Option<(f64, f64)>,
 }
@@ -221,11 +252,12 @@ mod tests {
             r: vec![0.01, 0.2, 0.05],
             ..AblationSection::default()
         };
-        let c = a.cells();
+        let c = a.cells(&[3]);
         assert_eq!(c.len(), 7);
-        assert_eq!(c[0].id, "baseline");
+        assert_eq!(c[0].id, "baseline/seed-3");
+        assert_eq!((c[1].point.as_str(), c[1].seed), ("alpha0.25_r0.01", 3));
         assert_eq!(c[0].strategy(), dfr_train::Strategy::Baseline);
-        assert_eq!(c[1].id, "alpha0.25_r0.01");
+
         assert_eq!(c[4].gradreg, Some((1.0, 0.01)));
         assert_eq!(
             c[4].table().to_string().trim(),
@@ -233,11 +265,15 @@ mod tests {
         );
         assert!(c[0].table().is_empty());
         assert!(c.iter().enumerate().all(|(i, c)| c.index == i));
+        // Seed-major: every point with the first seed, then with the second.
+        let two = a.cells(&[0, 1]);
+        assert_eq!(two.len(), 14);
+        assert_eq!(two[7].id, "baseline/seed-1");
         let no_base = AblationSection {
             baseline: false,
             ..a
         };
-        assert_eq!(no_base.cells()[0].id, "alpha0.25_r0.01");
+        assert_eq!(no_base.cells(&[0])[0].id, "alpha0.25_r0.01/seed-0");
     }
 
     #[test]

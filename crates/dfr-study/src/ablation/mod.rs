@@ -11,7 +11,7 @@ pub mod grid;
 pub mod slurm;
 pub mod summary;
 
-pub use grid::{AblationSection, Cell, Selection, SlurmSection};
+pub use grid::{AblationSection, Cell, Point, Selection, SlurmSection};
 
 use crate::config::StudyConfig;
 use crate::error::{Result, StepContext, StudyError};
@@ -105,8 +105,14 @@ impl AttackCurve {
 pub struct CellResult {
     /// Cell index.
     pub index: usize,
-    /// Cell id.
+    /// Cell id (`<point>/seed-<seed>`).
     pub id: String,
+    /// Grid point (`baseline`, `alpha0.5_r0.05`).
+    #[serde(default)]
+    pub point: String,
+    /// Seed.
+    #[serde(default)]
+    pub seed: u64,
     /// α (none for the baseline).
     pub alpha: Option<f64>,
     /// r (none for the baseline).
@@ -182,7 +188,7 @@ impl Ablation {
 
     /// The cells, in order.
     pub fn cells(&self) -> Vec<Cell> {
-        self.grid.cells()
+        self.grid.cells(&self.cfg.seeds)
     }
 
     /// Result file of a cell.
@@ -215,9 +221,9 @@ impl Ablation {
             .experiment_with(
                 &cell.table(),
                 cell.strategy(),
-                &self.out.join("runs"),
-                &cell.id,
-                None,
+                &self.out.join("runs").join(&cell.point),
+                &format!("seed-{}", cell.seed),
+                Some(cell.seed),
                 &self.overrides,
             )
             .step(|| format!("cell {} ({})", cell.index, cell.id))
@@ -318,6 +324,8 @@ impl Ablation {
         let result = CellResult {
             index: cell.index,
             id: cell.id.clone(),
+            point: cell.point.clone(),
+            seed: cell.seed,
             alpha: cell.gradreg.map(|g| g.0),
             r: cell.gradreg.map(|g| g.1),
             key: self.key(&ec),
