@@ -220,9 +220,58 @@ pub fn evaluate_attacks(
     Ok(reports)
 }
 
-/// The worst-case evaluations: PGD with a random start, `pgd_steps` iterations, once per
-/// restart (each restart its own seed; the first also runs the steps check, PGD with twice
-/// the steps at the largest ε), then APGD-CE. A sample is robust at ε when it survives all.
+/// Runs and caches the evaluations of one trained model on the study's samples.
+struct Evaluator<'a> {
+    model: &'a EfficientNet,
+    model_id: String,
+    samples: &'a [Sample],
+    split: Split,
+    eval_dir: &'a Path,
+}
+
+impl Evaluator<'_> {
+    fn run(&self, rec: &RobustEvalConfig, file: &str, label: &str) -> Result<RobustReport> {
+        let path = self.eval_dir.join(file);
+        evaluate_cached(
+            self.model,
+            &self.model_id,
+            self.samples,
+            self.split,
+            rec,
+            &path,
+            label,
+        )
+    }
+}
+
+/// A worst-case evaluation of `kind` over the worst-case grid and images.
+fn worst_config(
+    cfg: &StudyConfig,
+    ec: &ExperimentConfig,
+    kind: AttackKind,
+    steps: usize,
+    seed: u64,
+) -> RobustEvalConfig {
+    RobustEvalConfig {
+        attacks: vec![kind],
+        eps: cfg.worst_case.eps.clone(),
+        steps,
+        image_size: ec.model.image_size,
+        batch_size: cfg.eval.batch_size,
+        limit: cfg.worst_case.limit.or(cfg.eval.limit),
+        seed,
+        ..RobustEvalConfig::default()
+    }
+}
+
+/// The worst-case evaluations: PGD with a random start, `pgd_steps` iterations of step
+/// 2.5·ε/steps (Madry et al.'s schedule), once per restart (each restart its own seed; the
+/// first also runs the steps check, PGD with twice the steps at the largest ε), then APGD-CE;
+/// then the gradient-masking probe: uniform random noise in the ε-ball (PGD with a random
+/// start and step size 0: the noise alone). A sample is robust at ε when it survives every
+/// attack; a white-box attack that fails on an image random noise flips is not finding the
+/// model's errors (gradient masking, or an attack that has not converged). Cached as
+/// `worst-pgd<steps>-r<k>.json`, `worst-apgd<steps>.json` and `noise.json` in `eval_dir`.
 pub fn evaluate_worst_case(
     cfg: &StudyConfig,
     ec: &ExperimentConfig,
@@ -230,110 +279,58 @@ pub fn evaluate_worst_case(
     samples: &[Sample],
     eval_dir: &Path,
     tag: &str,
-) -> Result<Vec<RobustReport>> {
+) -> Result<(Vec<RobustReport>, Option<RobustReport>)> {
     let w = &cfg.worst_case;
     if w.eps.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), None));
     }
-    let model_id = checkpoint_id(ec)?;
-    let limit = w.limit.or(cfg.eval.limit);
+    let ev = Evaluator {
+        model,
+        model_id: checkpoint_id(ec)?,
+        samples,
+        split: cfg.eval.split,
+        eval_dir,
+    };
+    let seed = |k: u64| ec.run.seed.wrapping_mul(1000).wrapping_add(k);
     let mut out = Vec::new();
     for restart in 0..w.pgd_restarts {
         let rec = RobustEvalConfig {
-            attacks: vec![AttackKind::Pgd],
-            eps: w.eps.clone(),
-            steps: w.pgd_steps,
             alpha_ratio: 2.5 / w.pgd_steps as f64,
             random_start: true,
-            image_size: ec.model.image_size,
-            batch_size: cfg.eval.batch_size,
-            limit,
-            seed: ec
-                .run
-                .seed
-                .wrapping_mul(1000)
-                .wrapping_add(restart as u64 + 1),
             steps_check: restart == 0,
-            ..RobustEvalConfig::default()
+            ..worst_config(
+                cfg,
+                ec,
+                AttackKind::Pgd,
+                w.pgd_steps,
+                seed(restart as u64 + 1),
+            )
         };
-        let path = eval_dir.join(format!("worst-pgd{}-r{restart}.json", w.pgd_steps));
-        let label = format!("{tag}: worst case, PGD-{} restart {restart}", w.pgd_steps);
-        out.push(evaluate_cached(
-            model,
-            &model_id,
-            samples,
-            cfg.eval.split,
+        out.push(ev.run(
             &rec,
-            &path,
-            &label,
+            &format!("worst-pgd{}-r{restart}.json", w.pgd_steps),
+            &format!("{tag}: worst case, PGD-{} restart {restart}", w.pgd_steps),
         )?);
     }
     if w.apgd_steps > 0 {
-        let rec = RobustEvalConfig {
-            attacks: vec![AttackKind::Apgd],
-            eps: w.eps.clone(),
-            steps: w.apgd_steps,
-            image_size: ec.model.image_size,
-            batch_size: cfg.eval.batch_size,
-            limit,
-            seed: ec.run.seed,
-            ..RobustEvalConfig::default()
-        };
-        let path = eval_dir.join(format!("worst-apgd{}.json", w.apgd_steps));
-        let label = format!("{tag}: worst case, APGD-CE-{}", w.apgd_steps);
-        out.push(evaluate_cached(
-            model,
-            &model_id,
-            samples,
-            cfg.eval.split,
+        let rec = worst_config(cfg, ec, AttackKind::Apgd, w.apgd_steps, ec.run.seed);
+        out.push(ev.run(
             &rec,
-            &path,
-            &label,
+            &format!("worst-apgd{}.json", w.apgd_steps),
+            &format!("{tag}: worst case, APGD-CE-{}", w.apgd_steps),
         )?);
     }
-    Ok(out)
-}
-
-/// The gradient-masking probe: the worst-case images under uniform random noise in the
-/// ε-ball (PGD with a random start and step size 0: the noise alone), cached at
-/// `<eval_dir>/noise.json`. A white-box attack that fails on an image random noise flips is
-/// not finding the model's errors (gradient masking, or an attack that has not converged).
-pub fn evaluate_noise(
-    cfg: &StudyConfig,
-    ec: &ExperimentConfig,
-    model: &EfficientNet,
-    samples: &[Sample],
-    eval_dir: &Path,
-    tag: &str,
-) -> Result<Option<RobustReport>> {
-    let w = &cfg.worst_case;
-    if w.eps.is_empty() {
-        return Ok(None);
-    }
-    let rec = RobustEvalConfig {
-        attacks: vec![AttackKind::Pgd],
-        eps: w.eps.clone(),
-        steps: 1,
+    let noise = RobustEvalConfig {
         alpha: Some(0.0),
         random_start: true,
-        image_size: ec.model.image_size,
-        batch_size: cfg.eval.batch_size,
-        limit: w.limit.or(cfg.eval.limit),
-        seed: ec.run.seed.wrapping_mul(1000).wrapping_add(999),
-        ..RobustEvalConfig::default()
+        ..worst_config(cfg, ec, AttackKind::Pgd, 1, seed(999))
     };
-    let model_id = checkpoint_id(ec)?;
-    let label = format!("{tag}: random noise (masking probe)");
-    let path = eval_dir.join("noise.json");
-    Ok(Some(evaluate_cached(
-        model,
-        &model_id,
-        samples,
-        cfg.eval.split,
-        &rec,
-        &path,
-        &label,
-    )?))
+    let noise = ev.run(
+        &noise,
+        "noise.json",
+        &format!("{tag}: random noise (masking probe)"),
+    )?;
+    Ok((out, Some(noise)))
 }
 
 /// Everything a study keeps of one (arm, seed).
@@ -387,8 +384,7 @@ pub fn run_one(
     let (training, model) = train_and_load(ec, &tag, device)?;
     let eval_dir = ec.run_dir().join("eval");
     let reports = evaluate_attacks(cfg, ec, &model, samples, &eval_dir, &tag)?;
-    let worst = evaluate_worst_case(cfg, ec, &model, samples, &eval_dir, &tag)?;
-    let noise = evaluate_noise(cfg, ec, &model, samples, &eval_dir, &tag)?;
+    let (worst, noise) = evaluate_worst_case(cfg, ec, &model, samples, &eval_dir, &tag)?;
     let model_id = checkpoint_id(ec)?;
     let cam_key = serde_json::json!({
         "cam": cfg.cam, "stage": cfg.cam_stage()?, "attacks": cfg.attacks, "split": cfg.eval.split,
