@@ -199,6 +199,7 @@ fn shipped_study_files_parse_and_the_ablations_have_the_full_grid() {
     for name in [
         "quick",
         "quick-full",
+        "quick-primary",
         "dffd-paper",
         "ablation",
         "ablation-dffd",
