@@ -10,7 +10,7 @@ use crate::summary::{
 };
 use dfr_attacks::{AttackKind, EpsResult, RobustReport};
 use dfr_metrics::{normalized_auc, AucNormalization, BinaryConfusion, Verdict};
-use dfr_report::polars::prelude::{Column, DataFrame, PlSmallStr};
+use dfr_report::polars::prelude::DataFrame;
 use dfr_report::{frame, write_all, CurveAxes, MarkdownOptions, PlotStyle, ReportPage, Series};
 use std::path::{Path, PathBuf};
 
@@ -42,28 +42,6 @@ pub(crate) fn results(r: &RobustReport, kind: AttackKind) -> Vec<&EpsResult> {
 pub(crate) fn nauc(eps: &[f64], v: &[f64]) -> Option<f64> {
     normalized_auc(eps, v, AucNormalization::ByMaxEps).ok()
 }
-
-fn col<T>(name: &str, v: Vec<T>) -> Column
-where
-    Column: ColumnFrom<T>,
-{
-    <Column as ColumnFrom<T>>::make(name, v)
-}
-
-/// Builds polars columns from plain vectors (the few element types the tables use).
-trait ColumnFrom<T> {
-    fn make(name: &str, v: Vec<T>) -> Column;
-}
-macro_rules! column_from {
-    ($($t:ty),*) => {$(
-        impl ColumnFrom<$t> for Column {
-            fn make(name: &str, v: Vec<$t>) -> Column {
-                Column::new(PlSmallStr::from(name), v)
-            }
-        }
-    )*};
-}
-column_from!(f64, Option<f64>, String, u64, Option<u64>);
 
 /// Seed statistics of per-seed values (one per run of an arm).
 fn stat(values: &[f64], level: f64) -> (Option<f64>, Option<f64>) {
@@ -175,13 +153,13 @@ fn build(cfg: &StudyConfig, runs: &[Vec<RunResult>], s: &Summary, p: &Published)
         );
     }
     let training = frame(vec![
-        col("arm", names.clone()),
-        col("best_val_macro_f1", vf1),
-        col("best_val_macro_f1_pm", vf1pm),
-        col("val_roc_auc", vauc),
-        col("val_roc_auc_min", vauc_min),
-        col("epochs", epochs),
-        col("train_images_per_s", ips),
+        col!("arm", names.clone()),
+        col!("best_val_macro_f1", vf1),
+        col!("best_val_macro_f1_pm", vf1pm),
+        col!("val_roc_auc", vauc),
+        col!("val_roc_auc_min", vauc_min),
+        col!("epochs", epochs),
+        col!("train_images_per_s", ips),
     ])?;
 
     // Clean.
@@ -219,9 +197,9 @@ fn build(cfg: &StudyConfig, runs: &[Vec<RunResult>], s: &Summary, p: &Published)
         }
         ff1.push(Some(fake_f1(&pb.binary_confusion())));
     }
-    let mut c = vec![col("model", rows)];
-    c.extend(cols.into_iter().map(|(n, v)| col(&n, v)));
-    c.push(col("fake_f1", ff1));
+    let mut c = vec![col!("model", rows)];
+    c.extend(cols.into_iter().map(|(n, v)| col!(&n, v)));
+    c.push(col!("fake_f1", ff1));
     let clean = frame(c)?;
 
     // Per attack: arm × ε rows, published rows beside.
@@ -271,13 +249,13 @@ fn build(cfg: &StudyConfig, runs: &[Vec<RunResult>], s: &Summary, p: &Published)
         per_attack.push((
             kind,
             frame(vec![
-                col("model", model),
-                col("eps", eps),
-                col("accuracy", acc),
-                col("accuracy_pm", accpm),
-                col("macro_f1", mf1),
-                col("macro_f1_pm", mf1pm),
-                col("fake_f1", ff),
+                col!("model", model),
+                col!("eps", eps),
+                col!("accuracy", acc),
+                col!("accuracy_pm", accpm),
+                col!("macro_f1", mf1),
+                col!("macro_f1_pm", mf1pm),
+                col!("fake_f1", ff),
             ])?,
         ));
         for (i, a) in cfg.arms.iter().enumerate() {
@@ -306,12 +284,12 @@ fn build(cfg: &StudyConfig, runs: &[Vec<RunResult>], s: &Summary, p: &Published)
     }
     let [na, napm, nf, nfpm] = auc_rows.2;
     let auc = frame(vec![
-        col("attack", auc_rows.0),
-        col("model", auc_rows.1),
-        col("nauc_accuracy", na),
-        col("nauc_accuracy_pm", napm),
-        col("nauc_macro_f1", nf),
-        col("nauc_macro_f1_pm", nfpm),
+        col!("attack", auc_rows.0),
+        col!("model", auc_rows.1),
+        col!("nauc_accuracy", na),
+        col!("nauc_accuracy_pm", napm),
+        col!("nauc_macro_f1", nf),
+        col!("nauc_macro_f1_pm", nfpm),
     ])?;
 
     // Worst case.
@@ -378,16 +356,16 @@ fn build(cfg: &StudyConfig, runs: &[Vec<RunResult>], s: &Summary, p: &Published)
             }
         }
         Some(frame(vec![
-            col("model", model),
-            col("eps", eps),
-            col("worst_case_accuracy", wc),
-            col("worst_case_accuracy_pm", wcpm),
-            col("published_protocol_pgd_accuracy", publ),
-            col("attacks_per_image", evals),
-            col("noise_accuracy", noise_acc),
-            col("noise_only_errors", noise_only),
-            col("more_steps_not_weaker_passed", steps_ok),
-            col("masked_gradient_samples", masked),
+            col!("model", model),
+            col!("eps", eps),
+            col!("worst_case_accuracy", wc),
+            col!("worst_case_accuracy_pm", wcpm),
+            col!("published_protocol_pgd_accuracy", publ),
+            col!("attacks_per_image", evals),
+            col!("noise_accuracy", noise_acc),
+            col!("noise_only_errors", noise_only),
+            col!("more_steps_not_weaker_passed", steps_ok),
+            col!("masked_gradient_samples", masked),
         ])?)
     };
 
@@ -426,48 +404,48 @@ fn build(cfg: &StudyConfig, runs: &[Vec<RunResult>], s: &Summary, p: &Published)
         }
     }
     let cam = frame(vec![
-        col("attack", attack),
-        col("model", model),
-        col("iinc", iinc),
-        col("iinc_pm", iincpm),
-        col("pearson", pear),
-        col("ssim", ssim),
-        col("top20_iou", iou),
-        col("image_pairs", images),
-        col("both_empty", both),
-        col("one_empty", one),
+        col!("attack", attack),
+        col!("model", model),
+        col!("iinc", iinc),
+        col!("iinc_pm", iincpm),
+        col!("pearson", pear),
+        col!("ssim", ssim),
+        col!("top20_iou", iou),
+        col!("image_pairs", images),
+        col!("both_empty", both),
+        col!("one_empty", one),
     ])?;
 
     // Comparisons.
     let c = &s.comparisons;
     let comparisons = frame(vec![
-        col("b", c.iter().map(|c| c.b.clone()).collect::<Vec<_>>()),
-        col("a", c.iter().map(|c| c.a.clone()).collect::<Vec<_>>()),
-        col(
+        col!("b", c.iter().map(|c| c.b.clone()).collect::<Vec<_>>()),
+        col!("a", c.iter().map(|c| c.a.clone()).collect::<Vec<_>>()),
+        col!(
             "metric",
             c.iter().map(|c| c.metric.clone()).collect::<Vec<_>>(),
         ),
-        col(
+        col!(
             "mean_diff",
             c.iter().map(|c| c.mean_diff).collect::<Vec<_>>(),
         ),
-        col("ci_low", c.iter().map(|c| c.ci_low).collect::<Vec<_>>()),
-        col("ci_high", c.iter().map(|c| c.ci_high).collect::<Vec<_>>()),
-        col(
+        col!("ci_low", c.iter().map(|c| c.ci_low).collect::<Vec<_>>()),
+        col!("ci_high", c.iter().map(|c| c.ci_high).collect::<Vec<_>>()),
+        col!(
             "p_sign_flip",
             c.iter().map(|c| c.p_value).collect::<Vec<_>>(),
         ),
-        col(
+        col!(
             "n_seeds",
             c.iter().map(|c| c.n_seeds as u64).collect::<Vec<_>>(),
         ),
-        col(
+        col!(
             "detectable_diff",
             c.iter()
                 .map(|c| c.detectable_difference)
                 .collect::<Vec<_>>(),
         ),
-        col("verdict", c.iter().map(verdict_word).collect::<Vec<_>>()),
+        col!("verdict", c.iter().map(verdict_word).collect::<Vec<_>>()),
     ])?;
     Ok(Tables {
         training,

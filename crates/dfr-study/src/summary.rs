@@ -271,14 +271,6 @@ impl MetricSummary {
             per_seed: values.to_vec(),
         })
     }
-
-    /// `mean ± half-width` (or the mean alone with one seed).
-    pub fn show(&self) -> String {
-        match (self.ci_low, self.ci_high) {
-            (Some(lo), Some(hi)) => format!("{:.3} ± {:.3}", self.mean, (hi - lo) / 2.0),
-            _ => format!("{:.3}", self.mean),
-        }
-    }
 }
 
 /// One arm in `summary.json`.
