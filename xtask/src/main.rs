@@ -63,6 +63,12 @@ fn restore_sigpipe() {
 
 fn main() -> Result<()> {
     restore_sigpipe();
+    // The command runs on the kernels' thread pool with the allocator tuned for the
+    // training loop (dfr_model::runtime).
+    dfr_model::runtime::run(run_command)
+}
+
+fn run_command() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

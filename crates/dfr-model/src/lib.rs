@@ -8,6 +8,7 @@
 //!   (weight gradient skipped for constant weights).
 //! - [`weights`]: loading torchvision / timm / efficientnet_pytorch weights from
 //!   safetensors, `.pth` or `hf:ORG/REPO[/FILE]`.
+//! - [`runtime`]: the thread pool and allocator settings a training process should run with.
 //! - [`checkpoint`]: atomic safetensors checkpoints with metadata.
 //! - [`loss::weighted_cross_entropy`], [`predict_probs`], [`parity::run_parity`].
 
@@ -25,6 +26,7 @@ pub mod layers;
 pub mod loss;
 pub mod parity;
 pub mod pointwise;
+pub mod runtime;
 pub mod weights;
 
 pub use config::{Activation, Arch, BlockModules, BlockSpec, EfficientNetConfig, PaddingMode};

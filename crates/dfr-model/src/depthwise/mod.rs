@@ -155,10 +155,26 @@ impl Geom {
     }
 }
 
+impl Geom {
+    /// [`Geom::ox_range`] for every kernel column, computed once per op.
+    fn ranges(&self) -> Vec<(usize, usize)> {
+        (0..self.kw).map(|kx| self.ox_range(kx)).collect()
+    }
+}
+
+/// How many `(n, c)` planes one parallel task handles: enough that a task is worth scheduling
+/// (small planes deep in the network are a handful of values each), few enough that every
+/// thread gets several tasks.
+fn planes_per_task(plane_len: usize, planes: usize) -> usize {
+    const MIN_TASK_VALUES: usize = 4096;
+    let by_work = MIN_TASK_VALUES.div_ceil(plane_len.max(1));
+    let by_balance = (planes / (4 * rayon::current_num_threads().max(1))).max(1);
+    by_work.min(by_balance).max(1)
+}
+
 /// Forward of one plane: `out` is `ho*wo`, `inp` is `h*w`, `k` is `kh*kw`.
-fn fwd_plane(g: &Geom, inp: &[f32], k: &[f32], out: &mut [f32]) {
+fn fwd_plane(g: &Geom, ranges: &[(usize, usize)], inp: &[f32], k: &[f32], out: &mut [f32]) {
     let s = g.stride;
-    let ranges: Vec<(usize, usize)> = (0..g.kw).map(|kx| g.ox_range(kx)).collect();
     for oy in 0..g.ho {
         let orow = &mut out[oy * g.wo..(oy + 1) * g.wo];
         orow.fill(0.0);
@@ -189,10 +205,9 @@ fn fwd_plane(g: &Geom, inp: &[f32], k: &[f32], out: &mut [f32]) {
 }
 
 /// Input gradient of one plane: `gin` is `h*w`, `gout` is `ho*wo`.
-fn bwd_input_plane(g: &Geom, gout: &[f32], k: &[f32], gin: &mut [f32]) {
+fn bwd_input_plane(g: &Geom, ranges: &[(usize, usize)], gout: &[f32], k: &[f32], gin: &mut [f32]) {
     let s = g.stride;
     gin.fill(0.0);
-    let ranges: Vec<(usize, usize)> = (0..g.kw).map(|kx| g.ox_range(kx)).collect();
     for oy in 0..g.ho {
         let grow = &gout[oy * g.wo..(oy + 1) * g.wo];
         for ky in 0..g.kh {
@@ -221,9 +236,14 @@ fn bwd_input_plane(g: &Geom, gout: &[f32], k: &[f32], gin: &mut [f32]) {
 }
 
 /// Weight-gradient contribution of one plane, accumulated into `acc` (`kh*kw`).
-fn bwd_weight_plane(g: &Geom, inp: &[f32], gout: &[f32], acc: &mut [f64]) {
+fn bwd_weight_plane(
+    g: &Geom,
+    ranges: &[(usize, usize)],
+    inp: &[f32],
+    gout: &[f32],
+    acc: &mut [f64],
+) {
     let s = g.stride;
-    let ranges: Vec<(usize, usize)> = (0..g.kw).map(|kx| g.ox_range(kx)).collect();
     for oy in 0..g.ho {
         let grow = &gout[oy * g.wo..(oy + 1) * g.wo];
         for ky in 0..g.kh {
@@ -322,17 +342,24 @@ impl CustomOp2 for DepthwiseConv2d {
         let (n, c, h, w, kh, kw) = (g.n, g.c, g.h, g.w, g.kh, g.kw);
         let inp = contiguous_f32(s1, l1, "input")?;
         let k = contiguous_f32(s2, l2, "weight")?;
-        let mut out = vec![0f32; n * c * g.ho * g.wo];
-        out.par_chunks_mut(g.ho * g.wo)
+        let plane_out = g.ho * g.wo;
+        let mut out = vec![0f32; n * c * plane_out];
+        let ranges = g.ranges();
+        let group = planes_per_task(plane_out.max(h * w), n * c);
+        out.par_chunks_mut(plane_out * group)
             .enumerate()
-            .for_each(|(plane, o)| {
-                let ch = plane % c;
-                fwd_plane(
-                    &g,
-                    &inp[plane * h * w..(plane + 1) * h * w],
-                    &k[ch * kh * kw..(ch + 1) * kh * kw],
-                    o,
-                );
+            .for_each(|(task, os)| {
+                for (i, o) in os.chunks_mut(plane_out).enumerate() {
+                    let plane = task * group + i;
+                    let ch = plane % c;
+                    fwd_plane(
+                        &g,
+                        &ranges,
+                        &inp[plane * h * w..(plane + 1) * h * w],
+                        &k[ch * kh * kw..(ch + 1) * kh * kw],
+                        o,
+                    );
+                }
             });
         Ok((CpuStorage::F32(out), Shape::from((n, c, g.ho, g.wo))))
     }
@@ -398,17 +425,24 @@ impl CustomOp2 for DepthwiseBwdInput {
         let gout = contiguous_f32(s1, l1, "grad")?;
         let k = contiguous_f32(s2, l2, "weight")?;
         let (kh, kw) = (g.kh, g.kw);
-        let mut gin = vec![0f32; g.n * g.c * g.h * g.w];
-        gin.par_chunks_mut(g.h * g.w)
+        let plane_in = g.h * g.w;
+        let mut gin = vec![0f32; g.n * g.c * plane_in];
+        let ranges = g.ranges();
+        let group = planes_per_task(plane_in, g.n * g.c);
+        gin.par_chunks_mut(plane_in * group)
             .enumerate()
-            .for_each(|(plane, gi)| {
-                let ch = plane % g.c;
-                bwd_input_plane(
-                    &g,
-                    &gout[plane * g.ho * g.wo..(plane + 1) * g.ho * g.wo],
-                    &k[ch * kh * kw..(ch + 1) * kh * kw],
-                    gi,
-                );
+            .for_each(|(task, gis)| {
+                for (i, gi) in gis.chunks_mut(plane_in).enumerate() {
+                    let plane = task * group + i;
+                    let ch = plane % g.c;
+                    bwd_input_plane(
+                        &g,
+                        &ranges,
+                        &gout[plane * g.ho * g.wo..(plane + 1) * g.ho * g.wo],
+                        &k[ch * kh * kw..(ch + 1) * kh * kw],
+                        gi,
+                    );
+                }
             });
         Ok((CpuStorage::F32(gin), Shape::from((g.n, g.c, g.h, g.w))))
     }
@@ -447,12 +481,14 @@ impl CustomOp2 for DepthwiseBwdWeight {
         let gout = contiguous_f32(s2, l2, "grad")?;
         let kk = g.kh * g.kw;
         let mut gw = vec![0f32; g.c * kk];
+        let ranges = g.ranges();
         gw.par_chunks_mut(kk).enumerate().for_each(|(ch, gwc)| {
             let mut acc = vec![0f64; kk];
             for b in 0..g.n {
                 let plane = b * g.c + ch;
                 bwd_weight_plane(
                     &g,
+                    &ranges,
                     &inp[plane * g.h * g.w..(plane + 1) * g.h * g.w],
                     &gout[plane * g.ho * g.wo..(plane + 1) * g.ho * g.wo],
                     &mut acc,

@@ -8,9 +8,16 @@
 //! whose forward is the backend's own matmul (CPU or CUDA) and whose backward computes the
 //! weight gradient only when the weight is tracked, and the input gradient only when the input
 //! is.
+//!
+//! On the CPU (f32) the forward and both gradients are direct gemm calls on strided views
+//! ([`cpu`]): no transposed operand is copied and the weight gradient's sum over the batch
+//! accumulates in place. Elsewhere the forward is the backend's matmul and the backward
+//! candle's tensor ops.
+
+mod cpu;
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static FORCE_REFERENCE: AtomicBool = AtomicBool::new(false);
@@ -64,8 +71,14 @@ impl CustomOp2 for Pointwise {
         xl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let (bmnk, wb) = Self::geometry(wl, xl)?;
+        let (n, o, hw, c) = bmnk;
+        let shape = Shape::from((n, o, hw));
+        if let (Some(ws), Some(xs)) = (f32_contiguous(w, wl), f32_contiguous(x, xl)) {
+            let out = cpu::forward(ws, xs, (n, o, c, hw));
+            return Ok((CpuStorage::F32(out), shape));
+        }
         let out = w.matmul(x, bmnk, &wb, xl)?;
-        Ok((out, Shape::from((bmnk.0, bmnk.1, bmnk.2))))
+        Ok((out, shape))
     }
 
     #[cfg(feature = "cuda")]
@@ -88,18 +101,114 @@ impl CustomOp2 for Pointwise {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let fast = grad.device().is_cpu() && grad.dtype() == DType::F32;
         let gw = if self.weight_grad && w.track_op() {
             // Σ_n grad_n · x_nᵀ
-            Some(grad.matmul(&x.t()?)?.sum(0)?)
+            Some(if fast {
+                grad.contiguous()?.apply_op2_no_bwd(x, &WeightGrad)?
+            } else {
+                grad.matmul(&x.t()?)?.sum(0)?
+            })
         } else {
             None
         };
         let gx = if self.input_grad && x.track_op() {
-            Some(w.t()?.broadcast_matmul(grad)?)
+            Some(if fast {
+                w.apply_op2_no_bwd(&grad.contiguous()?, &InputGrad)?
+            } else {
+                w.t()?.broadcast_matmul(grad)?
+            })
         } else {
             None
         };
         Ok((gw, gx))
+    }
+}
+
+/// The f32 values of a contiguous CPU operand, `None` for another dtype or layout.
+fn f32_contiguous<'a>(s: &'a CpuStorage, l: &Layout) -> Option<&'a [f32]> {
+    match (s, l.contiguous_offsets()) {
+        (CpuStorage::F32(v), Some((a, b))) => v.get(a..b),
+        _ => None,
+    }
+}
+
+/// `(N, O, C, HW)` of a gradient op's operands, checked.
+fn dims(a: &Layout, a_name: &str, b: &Layout, b_name: &str) -> Result<[(usize, usize, usize); 2]> {
+    let three = |l: &Layout, name: &str| match l.shape().dims() {
+        &[p, q, r] => Ok((p, q, r)),
+        d => candle_core::bail!("pointwise_conv backward: {name} must be 3-D, got {d:?}"),
+    };
+    Ok([three(a, a_name)?, three(b, b_name)?])
+}
+
+/// The weight gradient `Σ_n grad_n · x_nᵀ` on the CPU: `(grad (N, O, HW), x (N, C, HW)) → (O, C)`.
+struct WeightGrad;
+
+impl CustomOp2 for WeightGrad {
+    fn name(&self) -> &'static str {
+        "pointwise-conv-weight-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        g: &CpuStorage,
+        gl: &Layout,
+        x: &CpuStorage,
+        xl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let [(n, o, hw), (nx, c, hwx)] = dims(gl, "grad", xl, "input")?;
+        if (n, hw) != (nx, hwx) {
+            candle_core::bail!(
+                "pointwise_conv backward: grad {:?} vs input {:?}",
+                gl.dims(),
+                xl.dims()
+            )
+        }
+        match (f32_contiguous(g, gl), f32_contiguous(x, xl)) {
+            (Some(gs), Some(xs)) => Ok((
+                CpuStorage::F32(cpu::weight_grad(gs, xs, (n, o, c, hw))),
+                Shape::from((o, c)),
+            )),
+            _ => candle_core::bail!("pointwise_conv backward: contiguous f32 operands expected"),
+        }
+    }
+}
+
+/// The input gradient `wᵀ · grad_n` on the CPU: `(w (O, C), grad (N, O, HW)) → (N, C, HW)`.
+struct InputGrad;
+
+impl CustomOp2 for InputGrad {
+    fn name(&self) -> &'static str {
+        "pointwise-conv-input-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        w: &CpuStorage,
+        wl: &Layout,
+        g: &CpuStorage,
+        gl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (o, c) = match wl.shape().dims() {
+            &[o, c] => (o, c),
+            d => candle_core::bail!("pointwise_conv backward: weight must be (O, C), got {d:?}"),
+        };
+        let [(n, og, hw), _] = dims(gl, "grad", gl, "grad")?;
+        if og != o {
+            candle_core::bail!(
+                "pointwise_conv backward: weight {:?} vs grad {:?}",
+                wl.dims(),
+                gl.dims()
+            )
+        }
+        match (f32_contiguous(w, wl), f32_contiguous(g, gl)) {
+            (Some(ws), Some(gs)) => Ok((
+                CpuStorage::F32(cpu::input_grad(ws, gs, (n, o, c, hw))),
+                Shape::from((n, c, hw)),
+            )),
+            _ => candle_core::bail!("pointwise_conv backward: contiguous f32 operands expected"),
+        }
     }
 }
 
@@ -147,7 +256,13 @@ mod tests {
     #[test]
     fn matches_broadcast_matmul_in_values_and_gradients() {
         let dev = Device::Cpu;
-        for (n, c, o, h, w) in [(2, 3, 5, 4, 4), (1, 16, 8, 7, 5), (3, 8, 24, 1, 1)] {
+        for (n, c, o, h, w) in [
+            (2, 3, 5, 4, 4),
+            (1, 16, 8, 7, 5),
+            (3, 8, 24, 1, 1),
+            (5, 7, 3, 3, 5),
+            (16, 40, 24, 2, 2),
+        ] {
             let x =
                 Var::from_tensor(&Tensor::randn(0f32, 1., (n, c, h, w), &dev).unwrap()).unwrap();
             let wt =

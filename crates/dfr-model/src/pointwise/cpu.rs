@@ -1,0 +1,213 @@
+//! CPU kernels of the 1×1 convolution: one gemm per sample on strided views.
+//!
+//! `(N, C, HW)` activations are batch-major, so a 1×1 convolution is `N` independent matrix
+//! products `(O, C) · (C, HW)`. Each kernel here hands those products to the `gemm` crate (the
+//! kernels candle's own matmul uses) with the strides of the operands as they lie in memory:
+//! a transposed operand (`Wᵀ` for the input gradient, `xᵀ` for the weight gradient) is read
+//! through its strides and never copied, and the weight gradient's sum over samples
+//! accumulates in the gemm's destination instead of materialising an `(N, O, C)` tensor and
+//! reducing it.
+//!
+//! Threads split the batch (each sample's product single-threaded) when there are at least as
+//! many samples as threads; a smaller batch (Grad-CAM on one image) lets gemm split each
+//! product instead.
+
+use gemm::{gemm, Parallelism};
+use rayon::prelude::*;
+
+/// A read-only matrix operand: its first element and its row and column strides.
+#[derive(Clone, Copy)]
+struct View<'a> {
+    data: &'a [f32],
+    rs: isize,
+    cs: isize,
+}
+
+/// `dst (m × n, row-major contiguous) = [dst +] lhs (m × k) · rhs (k × n)`.
+///
+/// The caller guarantees that both views stay inside their slices for the given shapes.
+fn matmul_into(
+    (m, n, k): (usize, usize, usize),
+    dst: &mut [f32],
+    accumulate: bool,
+    lhs: View<'_>,
+    rhs: View<'_>,
+    par: Parallelism,
+) {
+    debug_assert!(dst.len() >= m * n);
+    if k == 0 {
+        if !accumulate {
+            dst[..m * n].fill(0.0);
+        }
+        return;
+    }
+    // SAFETY: `dst` holds m·n elements written row-major with stride n; the callers build the
+    // views from slices holding exactly the (strided) m × k and k × n operands (checked by the
+    // length assertions of the public kernels).
+    unsafe {
+        gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            lhs.data.as_ptr(),
+            lhs.cs,
+            lhs.rs,
+            rhs.data.as_ptr(),
+            rhs.cs,
+            rhs.rs,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            par,
+        )
+    }
+}
+
+fn threads() -> usize {
+    rayon::current_num_threads().max(1)
+}
+
+/// Runs `f(sample, out_chunk)` for every sample, in parallel over samples or inside each
+/// product, whichever has the work.
+fn per_sample(
+    n: usize,
+    out: &mut [f32],
+    chunk: usize,
+    f: impl Fn(usize, &mut [f32], Parallelism) + Sync,
+) {
+    let t = threads();
+    if n >= t && t > 1 {
+        out.par_chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(s, o)| f(s, o, Parallelism::None));
+    } else {
+        let par = if t > 1 {
+            Parallelism::Rayon(t)
+        } else {
+            Parallelism::None
+        };
+        for (s, o) in out.chunks_mut(chunk).enumerate() {
+            f(s, o, par)
+        }
+    }
+}
+
+/// `out[s] = w · x[s]`: `w` `(O, C)`, `x` `(N, C, HW)`, out `(N, O, HW)`, all contiguous.
+pub(super) fn forward(
+    w: &[f32],
+    x: &[f32],
+    (n, o, c, hw): (usize, usize, usize, usize),
+) -> Vec<f32> {
+    assert!(w.len() == o * c && x.len() == n * c * hw);
+    let mut out = vec![0f32; n * o * hw];
+    if out.is_empty() {
+        return out;
+    }
+    let wv = View {
+        data: w,
+        rs: c as isize,
+        cs: 1,
+    };
+    per_sample(n, &mut out, o * hw, |s, dst, par| {
+        let xs = View {
+            data: &x[s * c * hw..(s + 1) * c * hw],
+            rs: hw as isize,
+            cs: 1,
+        };
+        matmul_into((o, hw, c), dst, false, wv, xs, par)
+    });
+    out
+}
+
+/// `gx[s] = wᵀ · g[s]`: `w` `(O, C)`, `g` `(N, O, HW)`, gx `(N, C, HW)`.
+pub(super) fn input_grad(
+    w: &[f32],
+    g: &[f32],
+    (n, o, c, hw): (usize, usize, usize, usize),
+) -> Vec<f32> {
+    assert!(w.len() == o * c && g.len() == n * o * hw);
+    let mut out = vec![0f32; n * c * hw];
+    if out.is_empty() {
+        return out;
+    }
+    // wᵀ[ci, oi] = w[oi · C + ci]: row stride 1, column stride C.
+    let wt = View {
+        data: w,
+        rs: 1,
+        cs: c as isize,
+    };
+    per_sample(n, &mut out, c * hw, |s, dst, par| {
+        let gs = View {
+            data: &g[s * o * hw..(s + 1) * o * hw],
+            rs: hw as isize,
+            cs: 1,
+        };
+        matmul_into((c, hw, o), dst, false, wt, gs, par)
+    });
+    out
+}
+
+/// `gw = Σ_s g[s] · x[s]ᵀ`: `g` `(N, O, HW)`, `x` `(N, C, HW)`, gw `(O, C)`.
+pub(super) fn weight_grad(
+    g: &[f32],
+    x: &[f32],
+    (n, o, c, hw): (usize, usize, usize, usize),
+) -> Vec<f32> {
+    assert!(g.len() == n * o * hw && x.len() == n * c * hw);
+    let sample = |s: usize, dst: &mut [f32], accumulate: bool, par: Parallelism| {
+        let gs = View {
+            data: &g[s * o * hw..(s + 1) * o * hw],
+            rs: hw as isize,
+            cs: 1,
+        };
+        // x[s]ᵀ[p, ci] = x[s][ci · HW + p]: row stride 1, column stride HW.
+        let xt = View {
+            data: &x[s * c * hw..(s + 1) * c * hw],
+            rs: 1,
+            cs: hw as isize,
+        };
+        matmul_into((o, c, hw), dst, accumulate, gs, xt, par)
+    };
+    let t = threads();
+    if n == 0 || o * c == 0 || hw == 0 {
+        return vec![0f32; o * c];
+    }
+    if n >= t && t > 1 {
+        // Each thread sums its share of the samples into its own (O, C) buffer; the buffers
+        // are added at the end (O·C values per thread, small next to the products).
+        let per = n.div_ceil(t);
+        let partial: Vec<Vec<f32>> = (0..n.div_ceil(per))
+            .into_par_iter()
+            .map(|b| {
+                let mut acc = vec![0f32; o * c];
+                for (i, s) in (b * per..((b + 1) * per).min(n)).enumerate() {
+                    sample(s, &mut acc, i > 0, Parallelism::None);
+                }
+                acc
+            })
+            .collect();
+        let mut it = partial.into_iter();
+        let mut sum = it.next().unwrap_or_else(|| vec![0f32; o * c]);
+        for p in it {
+            sum.iter_mut().zip(&p).for_each(|(a, b)| *a += b);
+        }
+        sum
+    } else {
+        let par = if t > 1 {
+            Parallelism::Rayon(t)
+        } else {
+            Parallelism::None
+        };
+        let mut acc = vec![0f32; o * c];
+        for s in 0..n {
+            sample(s, &mut acc, s > 0, par);
+        }
+        acc
+    }
+}
