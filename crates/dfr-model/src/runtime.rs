@@ -11,8 +11,14 @@
 //! - **Freed memory is kept for reuse.** A training step allocates and frees the same large
 //!   activation and gradient buffers every time. glibc's default returns large blocks to the
 //!   kernel on free (mmap / trim), so every step pays page faults and the kernel's zeroing of
-//!   fresh pages. [`run`] raises the mmap threshold to its maximum and turns trimming off
-//!   (glibc only; elsewhere the allocator is left alone).
+//!   fresh pages. [`run`] raises the mmap threshold to its maximum, turns trimming off and
+//!   keeps every thread on the main heap (glibc's per-thread arenas live in 64 MiB heaps that
+//!   are unmapped when they empty; the command itself runs on a pool thread). glibc only;
+//!   elsewhere the allocator is left alone.
+//! - **No third thread spins.** candle runs its element-wise ops on its own small pool whose
+//!   workers spin 25,000 times after every op before sleeping; beside a rayon pool as large
+//!   as the machine, that spinning takes a core away from the next kernel. [`run`] shortens
+//!   the spin to 500 unless `CANDLE_BARRIER_POOL_SPIN_LIMIT` is set.
 
 /// Tunes the allocator (see the module documentation) and runs `f` on a worker of a rayon
 /// pool with the default number of threads (`RAYON_NUM_THREADS` or the number of cores).
@@ -29,6 +35,10 @@
 /// Only if the operating system refuses to start the pool's threads.
 pub fn run<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     keep_freed_memory();
+    if std::env::var_os(SPIN_LIMIT_VAR).is_none() {
+        // Read by candle when its pool starts (on the first element-wise op, after this).
+        std::env::set_var(SPIN_LIMIT_VAR, SPIN_LIMIT.to_string());
+    }
     match rayon::ThreadPoolBuilder::new().build() {
         Ok(pool) => pool.install(f),
         Err(e) => {
@@ -37,6 +47,12 @@ pub fn run<T: Send>(f: impl FnOnce() -> T + Send) -> T {
         }
     }
 }
+
+/// candle's variable for the spin count of its element-wise pool's idle workers.
+const SPIN_LIMIT_VAR: &str = "CANDLE_BARRIER_POOL_SPIN_LIMIT";
+
+/// The spin count [`run`] sets (candle's default: 25,000).
+const SPIN_LIMIT: u32 = 500;
 
 /// Keeps freed blocks in the heap for reuse instead of returning them to the kernel.
 pub fn keep_freed_memory() {
@@ -49,6 +65,7 @@ pub fn keep_freed_memory() {
             libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
             libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
             libc::mallopt(libc::M_TOP_PAD, 256 << 20);
+            libc::mallopt(libc::M_ARENA_MAX, 1);
         }
     }
 }
