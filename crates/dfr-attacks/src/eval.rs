@@ -18,7 +18,9 @@ use candle_core::{DType, Tensor, D};
 use dfr_data::{EvalTransform, Loader, LoaderConfig, Sample, Split, Transform};
 
 use crate::adversarial::{AdversarialWriter, BatchToSave};
-use crate::attack::{perturbation_norms, run_attack, AttackKind, AttackParams, Goal};
+use crate::attack::{
+    perturbation_norms, run_attack, run_attack_grid, AttackKind, AttackParams, Goal,
+};
 use crate::batch::EvalBatch;
 use crate::classifier::Classifier;
 use crate::collect::{Collected, Outcome};
@@ -222,16 +224,22 @@ impl<M: Classifier + ?Sized> Pass<'_, M> {
         };
         let mut pgd_max_correct: Option<Vec<bool>> = None;
         for (ai, &kind) in config.attacks.iter().enumerate() {
-            for (ei, &eps) in self.eps_grid.iter().enumerate() {
-                let params = config.params(kind, eps)?;
-                let out = run_attack(
-                    model,
-                    &params,
-                    &images,
-                    &b.labels,
-                    Goal::Untargeted,
-                    Some(&b.ids),
-                )?;
+            let grid = self
+                .eps_grid
+                .iter()
+                .map(|&eps| config.params(kind, eps))
+                .collect::<Result<Vec<_>>>()?;
+            // One call per attack over the whole grid: FGSM shares its gradient.
+            let outs = run_attack_grid(
+                model,
+                &grid,
+                &images,
+                &b.labels,
+                Goal::Untargeted,
+                Some(&b.ids),
+            )?;
+            for (ei, (out, params)) in outs.into_iter().zip(&grid).enumerate() {
+                let eps = self.eps_grid[ei];
                 let adv = out.adversarial;
                 let preds = predict(model, &adv, config.threshold)?;
                 let (linf, l2) = perturbation_norms(&images, &adv)?;
@@ -260,7 +268,7 @@ impl<M: Classifier + ?Sized> Pass<'_, M> {
                 }
                 if let Some(w) = self.writer.as_mut() {
                     let scores: Vec<f32> = preds.iter().map(|p| p.1 as f32).collect();
-                    w.save_adversarial(to_save, eps, &params, &adv, &scores)?;
+                    w.save_adversarial(to_save, eps, params, &adv, &scores)?;
                 }
             }
         }

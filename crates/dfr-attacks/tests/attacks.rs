@@ -402,3 +402,58 @@ fn bad_attack_parameters_are_typed_errors() {
     };
     assert!(run(p).is_ok());
 }
+
+#[test]
+fn an_attack_grid_gives_what_each_attack_gives_alone() {
+    let (n, s) = (4, 8);
+    let model = common::small_b0(3);
+    let x = common::images(n, s, 5);
+    let labels = [0u32, 1, 1, 0];
+    let config = dfr_attacks::RobustEvalConfig {
+        eps: vec![0.002, 0.01, 0.03],
+        ..Default::default()
+    };
+    for kind in [AttackKind::Fgsm, AttackKind::Pgd] {
+        // ε = 0 included: its parameters differ in `steps` too (one step), which FGSM ignores.
+        let grid: Vec<AttackParams> = config
+            .eps_grid()
+            .iter()
+            .map(|&e| config.params(kind, e).unwrap())
+            .collect();
+        let all = dfr_attacks::run_attack_grid(&model, &grid, &x, &labels, Goal::Untargeted, None)
+            .unwrap();
+        assert_eq!(all.len(), grid.len());
+        for (p, out) in grid.iter().zip(&all) {
+            let one = run_attack(&model, p, &x, &labels, Goal::Untargeted, None).unwrap();
+            let (a, b) = (
+                out.adversarial
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap(),
+                one.adversarial
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap(),
+            );
+            assert_eq!(a, b, "{kind:?} ε {}", p.eps);
+            assert_eq!(out.grad_stats, one.grad_stats, "{kind:?} ε {}", p.eps);
+            check_ball(&x, &out.adversarial, p.eps, "grid");
+        }
+        // The FGSM images differ between ε (the test is not vacuous).
+        let first = all[1]
+            .adversarial
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let last = all[3]
+            .adversarial
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert_ne!(first, last);
+    }
+}

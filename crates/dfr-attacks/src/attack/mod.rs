@@ -103,6 +103,80 @@ pub fn run_attack(
     })
 }
 
+/// Runs one attack at several parameter sets (typically an ε grid) on a batch: the same
+/// outputs, in the same order, as [`run_attack`] on each element of `params`.
+///
+/// FGSM's image at every ε is one step along the sign of the same clean-image gradient, so
+/// when every element is FGSM and they differ in ε only (and `steps`, which FGSM ignores), that gradient is computed once for
+/// the whole grid (one backward pass instead of one per ε; the outputs are bit-identical,
+/// `grad_stats` included). Anything else runs attack by attack.
+///
+/// ```
+/// use candle_core::{Device, Tensor};
+/// use dfr_attacks::{run_attack, run_attack_grid, AttackKind, AttackParams, FnClassifier, Goal};
+///
+/// let model = FnClassifier::new(
+///     |x: &Tensor| {
+///         let m = x.flatten_from(1)?.mean_keepdim(1)?;
+///         Tensor::cat(&[m.zeros_like()?, ((m * 8.0)? - 4.0)?], 1)
+///     },
+///     Some(2),
+/// );
+/// let images = Tensor::full(0.45f32, (2, 3, 4, 4), &Device::Cpu)?;
+/// let grid: Vec<AttackParams> = [0.0, 0.01, 0.03]
+///     .iter()
+///     .map(|&e| AttackParams::new(AttackKind::Fgsm, e))
+///     .collect();
+/// let all = run_attack_grid(&model, &grid, &images, &[0, 1], Goal::Untargeted, None)?;
+/// let one = run_attack(&model, &grid[2], &images, &[0, 1], Goal::Untargeted, None)?;
+/// let (a, b) = (all[2].adversarial.flatten_all()?, one.adversarial.flatten_all()?);
+/// assert_eq!(a.to_vec1::<f32>()?, b.to_vec1::<f32>()?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn run_attack_grid(
+    model: &(impl Classifier + ?Sized),
+    params: &[AttackParams],
+    images: &Tensor,
+    labels: &[u32],
+    goal: Goal<'_>,
+    sample_ids: Option<&[u64]>,
+) -> Result<Vec<AttackOutput>> {
+    let Some(first) = params.first() else {
+        return Ok(Vec::new());
+    };
+    let shared_gradient = params.len() > 1
+        && params.iter().all(|p| {
+            let mut same_eps = p.clone();
+            same_eps.eps = first.eps;
+            same_eps.steps = first.steps;
+            p.kind == AttackKind::Fgsm && same_eps == *first
+        });
+    if !shared_gradient {
+        return params
+            .iter()
+            .map(|p| run_attack(model, p, images, labels, goal, sample_ids))
+            .collect();
+    }
+    for p in params {
+        p.validate()?;
+    }
+    let _frozen = model.freeze();
+    let mut problem = Problem::new(model, first, images, labels, goal, sample_ids)?;
+    let grad = sign::fgsm_gradient(&mut problem)?;
+    params
+        .iter()
+        .map(|p| {
+            let adv = sign::fgsm_step(&problem.x, &grad, p.schedule());
+            Ok(AttackOutput {
+                adversarial: problem.tensor(&adv)?,
+                grad_stats: problem.stats.clone(),
+                success: None,
+                best_loss_trace: None,
+            })
+        })
+        .collect()
+}
+
 /// Per-sample L∞ and L2 norms of `adv - clean` (`(N, …)` tensors of equal shape).
 pub fn perturbation_norms(clean: &Tensor, adv: &Tensor) -> Result<(Vec<f32>, Vec<f32>)> {
     if clean.dims() != adv.dims() || clean.rank() == 0 {

@@ -19,12 +19,22 @@ pub(super) fn fgsm<M: Classifier + ?Sized>(
     p: &mut Problem<'_, M>,
     s: Schedule,
 ) -> Result<Vec<f32>> {
+    let g = fgsm_gradient(p)?;
+    Ok(fgsm_step(&p.x, &g, s))
+}
+
+/// The gradient FGSM steps along: the objective's input gradient at the clean images.
+pub(super) fn fgsm_gradient<M: Classifier + ?Sized>(p: &mut Problem<'_, M>) -> Result<Vec<f32>> {
     let x = p.x.clone();
-    let g = p.eval(&x)?;
-    Ok(x.iter()
-        .zip(&g.grad)
+    Ok(p.eval(&x)?.grad)
+}
+
+/// FGSM's image for one step size, from the clean images and [`fgsm_gradient`].
+pub(super) fn fgsm_step(x: &[f32], grad: &[f32], s: Schedule) -> Vec<f32> {
+    x.iter()
+        .zip(grad)
         .map(|(xi, gi)| (xi + s.step_size * sign(*gi)).clamp(0.0, 1.0))
-        .collect())
+        .collect()
 }
 
 /// PGD and MI-FGSM: `s.steps` projected sign steps of size `s.step_size`.
