@@ -19,11 +19,7 @@ use rayon::prelude::*;
 mod cuda;
 
 fn slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
-    let d = s.as_slice::<f32>()?;
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&d[a..b]),
-        None => candle_core::bail!("batch_norm: tensor must be contiguous"),
-    }
+    crate::storage::contiguous_f32(s, l, "batch_norm", "tensor")
 }
 
 fn nchw(l: &Layout) -> Result<(usize, usize, usize)> {

@@ -27,6 +27,7 @@ pub mod loss;
 pub mod parity;
 pub mod pointwise;
 pub mod runtime;
+mod storage;
 pub mod weights;
 
 pub use config::{Activation, Arch, BlockModules, BlockSpec, EfficientNetConfig, PaddingMode};

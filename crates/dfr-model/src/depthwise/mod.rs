@@ -284,11 +284,7 @@ fn bwd_weight_plane(
 }
 
 fn contiguous_f32<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
-    let data = s.as_slice::<f32>()?;
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&data[a..b]),
-        None => candle_core::bail!("depthwise_conv2d: {what} must be contiguous"),
-    }
+    crate::storage::contiguous_f32(s, l, "depthwise_conv2d", what)
 }
 
 fn dims4(l: &Layout, what: &str) -> Result<(usize, usize, usize, usize)> {

@@ -73,6 +73,15 @@ fn threads() -> usize {
     rayon::current_num_threads().max(1)
 }
 
+/// How one product is split when the batch is not: over all `t` threads, or not at all.
+fn within_product(t: usize) -> Parallelism {
+    if t > 1 {
+        Parallelism::Rayon(t)
+    } else {
+        Parallelism::None
+    }
+}
+
 /// Runs `f(sample, out_chunk)` for every sample, in parallel over samples or inside each
 /// product, whichever has the work.
 fn per_sample(
@@ -87,11 +96,7 @@ fn per_sample(
             .enumerate()
             .for_each(|(s, o)| f(s, o, Parallelism::None));
     } else {
-        let par = if t > 1 {
-            Parallelism::Rayon(t)
-        } else {
-            Parallelism::None
-        };
+        let par = within_product(t);
         for (s, o) in out.chunks_mut(chunk).enumerate() {
             f(s, o, par)
         }
@@ -174,10 +179,10 @@ pub(super) fn weight_grad(
         };
         matmul_into((o, c, hw), dst, accumulate, gs, xt, par)
     };
-    let t = threads();
     if n == 0 || o * c == 0 || hw == 0 {
         return vec![0f32; o * c];
     }
+    let t = threads();
     if n >= t && t > 1 {
         // Each thread sums its share of the samples into its own (O, C) buffer; the buffers
         // are added at the end (O·C values per thread, small next to the products).
@@ -199,11 +204,7 @@ pub(super) fn weight_grad(
         }
         sum
     } else {
-        let par = if t > 1 {
-            Parallelism::Rayon(t)
-        } else {
-            Parallelism::None
-        };
+        let par = within_product(t);
         let mut acc = vec![0f32; o * c];
         for s in 0..n {
             sample(s, &mut acc, s > 0, par);

@@ -73,8 +73,12 @@ impl CustomOp2 for Pointwise {
         let (bmnk, wb) = Self::geometry(wl, xl)?;
         let (n, o, hw, c) = bmnk;
         let shape = Shape::from((n, o, hw));
-        if let (Some(ws), Some(xs)) = (f32_contiguous(w, wl), f32_contiguous(x, xl)) {
-            let out = cpu::forward(ws, xs, (n, o, c, hw));
+        if let (CpuStorage::F32(_), CpuStorage::F32(_)) = (w, x) {
+            let out = cpu::forward(
+                f32_operand(w, wl, "weight")?,
+                f32_operand(x, xl, "input")?,
+                (n, o, c, hw),
+            );
             return Ok((CpuStorage::F32(out), shape));
         }
         let out = w.matmul(x, bmnk, &wb, xl)?;
@@ -125,21 +129,16 @@ impl CustomOp2 for Pointwise {
     }
 }
 
-/// The f32 values of a contiguous CPU operand, `None` for another dtype or layout.
-fn f32_contiguous<'a>(s: &'a CpuStorage, l: &Layout) -> Option<&'a [f32]> {
-    match (s, l.contiguous_offsets()) {
-        (CpuStorage::F32(v), Some((a, b))) => v.get(a..b),
-        _ => None,
-    }
+fn f32_operand<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
+    crate::storage::contiguous_f32(s, l, "pointwise_conv", what)
 }
 
-/// `(N, O, C, HW)` of a gradient op's operands, checked.
-fn dims(a: &Layout, a_name: &str, b: &Layout, b_name: &str) -> Result<[(usize, usize, usize); 2]> {
-    let three = |l: &Layout, name: &str| match l.shape().dims() {
+/// The three dimensions of a `(N, channels, HW)` operand of a gradient op.
+fn dims3(l: &Layout, what: &str) -> Result<(usize, usize, usize)> {
+    match l.shape().dims() {
         &[p, q, r] => Ok((p, q, r)),
-        d => candle_core::bail!("pointwise_conv backward: {name} must be 3-D, got {d:?}"),
-    };
-    Ok([three(a, a_name)?, three(b, b_name)?])
+        d => candle_core::bail!("pointwise_conv backward: {what} must be 3-D, got {d:?}"),
+    }
 }
 
 /// The weight gradient `Σ_n grad_n · x_nᵀ` on the CPU: `(grad (N, O, HW), x (N, C, HW)) → (O, C)`.
@@ -157,7 +156,8 @@ impl CustomOp2 for WeightGrad {
         x: &CpuStorage,
         xl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let [(n, o, hw), (nx, c, hwx)] = dims(gl, "grad", xl, "input")?;
+        let (n, o, hw) = dims3(gl, "grad")?;
+        let (nx, c, hwx) = dims3(xl, "input")?;
         if (n, hw) != (nx, hwx) {
             candle_core::bail!(
                 "pointwise_conv backward: grad {:?} vs input {:?}",
@@ -165,13 +165,12 @@ impl CustomOp2 for WeightGrad {
                 xl.dims()
             )
         }
-        match (f32_contiguous(g, gl), f32_contiguous(x, xl)) {
-            (Some(gs), Some(xs)) => Ok((
-                CpuStorage::F32(cpu::weight_grad(gs, xs, (n, o, c, hw))),
-                Shape::from((o, c)),
-            )),
-            _ => candle_core::bail!("pointwise_conv backward: contiguous f32 operands expected"),
-        }
+        let gw = cpu::weight_grad(
+            f32_operand(g, gl, "grad")?,
+            f32_operand(x, xl, "input")?,
+            (n, o, c, hw),
+        );
+        Ok((CpuStorage::F32(gw), Shape::from((o, c))))
     }
 }
 
@@ -194,7 +193,7 @@ impl CustomOp2 for InputGrad {
             &[o, c] => (o, c),
             d => candle_core::bail!("pointwise_conv backward: weight must be (O, C), got {d:?}"),
         };
-        let [(n, og, hw), _] = dims(gl, "grad", gl, "grad")?;
+        let (n, og, hw) = dims3(gl, "grad")?;
         if og != o {
             candle_core::bail!(
                 "pointwise_conv backward: weight {:?} vs grad {:?}",
@@ -202,13 +201,12 @@ impl CustomOp2 for InputGrad {
                 gl.dims()
             )
         }
-        match (f32_contiguous(w, wl), f32_contiguous(g, gl)) {
-            (Some(ws), Some(gs)) => Ok((
-                CpuStorage::F32(cpu::input_grad(ws, gs, (n, o, c, hw))),
-                Shape::from((n, c, hw)),
-            )),
-            _ => candle_core::bail!("pointwise_conv backward: contiguous f32 operands expected"),
-        }
+        let gx = cpu::input_grad(
+            f32_operand(w, wl, "weight")?,
+            f32_operand(g, gl, "grad")?,
+            (n, o, c, hw),
+        );
+        Ok((CpuStorage::F32(gx), Shape::from((n, c, hw))))
     }
 }
 
