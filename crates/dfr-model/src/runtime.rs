@@ -1,8 +1,8 @@
 //! How a process that trains or attacks the model should run: its thread pool and its
 //! allocator.
 //!
-//! Two process-wide settings decide a good part of the CPU throughput of a training step
-//! (measured with `cargo xtask bench model`, see ARCHITECTURE.md):
+//! Three process-wide settings decide a good part of the CPU throughput of a training step
+//! (measured with `cargo xtask bench model`):
 //!
 //! - **The calling thread joins the pool.** The kernels (gemm, depthwise, BatchNorm) split
 //!   their work over rayon's pool. Called from `main`, every op blocks the main thread while
@@ -31,8 +31,8 @@
 /// assert!(answer);
 /// ```
 ///
-/// # Panics
-/// Only if the operating system refuses to start the pool's threads.
+/// If the pool's threads cannot be started, `f` runs on the calling thread (with a warning).
+/// Library users who do not call `run` keep the default pool, allocator and spin count.
 pub fn run<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     keep_freed_memory();
     if std::env::var_os(SPIN_LIMIT_VAR).is_none() {

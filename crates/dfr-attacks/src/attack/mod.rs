@@ -107,9 +107,10 @@ pub fn run_attack(
 /// outputs, in the same order, as [`run_attack`] on each element of `params`.
 ///
 /// FGSM's image at every ε is one step along the sign of the same clean-image gradient, so
-/// when every element is FGSM and they differ in ε only (and `steps`, which FGSM ignores), that gradient is computed once for
-/// the whole grid (one backward pass instead of one per ε; the outputs are bit-identical,
-/// `grad_stats` included). Anything else runs attack by attack.
+/// when every element is FGSM and they differ in ε only (and in `steps`, which FGSM
+/// ignores), that gradient is computed once for the whole grid (one backward pass instead of
+/// one per ε; the outputs are bit-identical, `grad_stats` included). Anything else runs
+/// attack by attack.
 ///
 /// ```
 /// use candle_core::{Device, Tensor};
