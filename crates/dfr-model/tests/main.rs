@@ -7,3 +7,4 @@ mod checkpoint;
 mod depthwise;
 mod model;
 mod parity;
+mod threads;

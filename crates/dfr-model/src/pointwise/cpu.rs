@@ -158,6 +158,10 @@ pub(super) fn input_grad(
     out
 }
 
+/// Samples summed into one partial weight gradient (see [`weight_grad`]); fixed, so that the
+/// gradient does not depend on the number of threads.
+const SAMPLES_PER_PARTIAL: usize = 2;
+
 /// `gw = Σ_s g[s] · x[s]ᵀ`: `g` `(N, O, HW)`, `x` `(N, C, HW)`, gw `(O, C)`.
 pub(super) fn weight_grad(
     g: &[f32],
@@ -182,33 +186,33 @@ pub(super) fn weight_grad(
     if n == 0 || o * c == 0 || hw == 0 {
         return vec![0f32; o * c];
     }
-    let t = threads();
-    if n >= t && t > 1 {
-        // Each thread sums its share of the samples into its own (O, C) buffer; the buffers
-        // are added at the end (O·C values per thread, small next to the products).
-        let per = n.div_ceil(t);
-        let partial: Vec<Vec<f32>> = (0..n.div_ceil(per))
-            .into_par_iter()
-            .map(|b| {
-                let mut acc = vec![0f32; o * c];
-                for (i, s) in (b * per..((b + 1) * per).min(n)).enumerate() {
-                    sample(s, &mut acc, i > 0, Parallelism::None);
-                }
-                acc
-            })
-            .collect();
-        let mut it = partial.into_iter();
-        let mut sum = it.next().unwrap_or_else(|| vec![0f32; o * c]);
-        for p in it {
-            sum.iter_mut().zip(&p).for_each(|(a, b)| *a += b);
-        }
-        sum
-    } else {
-        let par = within_product(t);
+    // The batch is summed in groups of SAMPLES_PER_PARTIAL consecutive samples, each into its
+    // own (O, C) buffer, and the buffers are added in order: the same additions in the same
+    // order whatever the number of threads (the groups run in parallel when there are enough
+    // of them, one after the other with each product split otherwise).
+    let groups = n.div_ceil(SAMPLES_PER_PARTIAL);
+    let group = |b: usize, par: Parallelism| {
         let mut acc = vec![0f32; o * c];
-        for s in 0..n {
-            sample(s, &mut acc, s > 0, par);
+        let samples = b * SAMPLES_PER_PARTIAL..((b + 1) * SAMPLES_PER_PARTIAL).min(n);
+        for (i, s) in samples.enumerate() {
+            sample(s, &mut acc, i > 0, par);
         }
         acc
+    };
+    let t = threads();
+    let partial: Vec<Vec<f32>> = if groups >= t && t > 1 {
+        (0..groups)
+            .into_par_iter()
+            .map(|b| group(b, Parallelism::None))
+            .collect()
+    } else {
+        let par = within_product(t);
+        (0..groups).map(|b| group(b, par)).collect()
+    };
+    let mut it = partial.into_iter();
+    let mut sum = it.next().unwrap_or_else(|| vec![0f32; o * c]);
+    for p in it {
+        sum.iter_mut().zip(&p).for_each(|(a, b)| *a += b);
     }
+    sum
 }
