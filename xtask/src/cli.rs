@@ -24,6 +24,11 @@ pub struct StudyArgs {
     /// Device: cpu, cuda or cuda:N (CUDA needs a build with `--features cuda`).
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Runs (or ablation cells) side by side, each on an equal share of the cores (default:
+    /// one per core on the CPU, one at a time on CUDA; results do not depend on it). Each
+    /// holds one model's training state in memory.
+    #[arg(long)]
+    pub jobs: Option<usize>,
 }
 
 impl Default for StudyArgs {
@@ -34,6 +39,7 @@ impl Default for StudyArgs {
             results_dir: None,
             overrides: Vec::new(),
             device: "cpu".into(),
+            jobs: None,
         }
     }
 }
@@ -48,6 +54,7 @@ impl StudyArgs {
             overrides: self.overrides.clone(),
             device: self.device.clone(),
             only: None,
+            jobs: self.jobs,
         }
     }
 }

@@ -48,6 +48,25 @@ pub fn run<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     }
 }
 
+/// Sizes candle's element-wise pool for `threads` threads (unless `CANDLE_NUM_THREADS` is
+/// set): for several computations side by side, each on its own rayon pool of `threads`.
+/// With one thread every element-wise op runs inline on its caller; otherwise callers share
+/// one pool and queue for it. candle sizes that pool once, on its first element-wise op, so
+/// this only takes effect before the process's first one (later, the ops stay correct and
+/// merely queue).
+///
+/// ```
+/// dfr_model::runtime::limit_elementwise_threads(1);
+/// ```
+pub fn limit_elementwise_threads(threads: usize) {
+    if std::env::var_os(NUM_THREADS_VAR).is_none() {
+        std::env::set_var(NUM_THREADS_VAR, threads.max(1).to_string());
+    }
+}
+
+/// candle's variable for the size of its element-wise pool.
+const NUM_THREADS_VAR: &str = "CANDLE_NUM_THREADS";
+
 /// candle's variable for the spin count of its element-wise pool's idle workers.
 const SPIN_LIMIT_VAR: &str = "CANDLE_BARRIER_POOL_SPIN_LIMIT";
 

@@ -40,6 +40,7 @@ pub mod arm;
 pub mod cam;
 pub mod config;
 pub mod error;
+pub mod jobs;
 pub mod published;
 pub mod report;
 pub mod run;

@@ -3,6 +3,7 @@
 
 use crate::config::{StudyConfig, QUICK, QUICK_NAME};
 use crate::error::{Result, StepContext, StudyError};
+use crate::jobs::{self, Plan};
 use crate::run::{ensure_data, load_best, run_one, RunResult};
 use crate::summary::{summarize, Summary};
 use candle_core::Device;
@@ -27,6 +28,9 @@ pub struct StudyOptions {
     pub device: String,
     /// Run only this (arm, seed) and write no report (one array task of a cluster job).
     pub only: Option<(String, u64)>,
+    /// Runs side by side, each on an equal share of the threads ([`crate::jobs::Plan`]);
+    /// `None`: one per core on the CPU, one at a time on CUDA. Results do not depend on it.
+    pub jobs: Option<usize>,
 }
 
 impl Default for StudyOptions {
@@ -38,6 +42,7 @@ impl Default for StudyOptions {
             overrides: Vec::new(),
             device: "cpu".into(),
             only: None,
+            jobs: None,
         }
     }
 }
@@ -85,6 +90,8 @@ pub struct Study {
     pub experiments: Vec<Vec<ExperimentConfig>>,
     /// The evaluation split's samples.
     pub samples: Vec<Sample>,
+    /// Runs side by side ([`StudyOptions::jobs`]).
+    pub jobs: Option<usize>,
 }
 
 impl Study {
@@ -123,33 +130,50 @@ impl Study {
             cfg,
             experiments,
             samples,
+            jobs: opts.jobs,
         })
     }
 
     /// Trains and evaluates every (arm, seed) not yet done, seed-major (an interrupted study
-    /// has every arm at about the same number of seeds); `runs[arm][seed]`.
+    /// has every arm at about the same number of seeds), several side by side on the CPU
+    /// ([`crate::jobs`]); `runs[arm][seed]`. The first failure stops new runs from starting;
+    /// the runs in progress finish.
     pub fn run_all(&self, device: &Device) -> Result<Vec<Vec<RunResult>>> {
         let (na, ns) = (self.cfg.arms.len(), self.cfg.seeds.len());
-        let mut done: Vec<(usize, usize, RunResult)> = Vec::with_capacity(na * ns);
-        for s in 0..ns {
-            for a in 0..na {
-                tracing::info!(
-                    "[study] run {} of {}: {} seed {}",
-                    s * na + a + 1,
-                    na * ns,
-                    self.cfg.arms[a].name,
-                    self.cfg.seeds[s]
-                );
-                done.push((a, s, self.run(a, s, device)?));
+        let plan = Plan::new(self.jobs, device, na * ns, rayon::current_num_threads());
+        tracing::info!(
+            "[study] {} runs, {} at a time ({} thread{} each)",
+            na * ns,
+            plan.jobs,
+            plan.threads,
+            if plan.threads == 1 { "" } else { "s" }
+        );
+        let outcomes = jobs::run_all(na * ns, plan, false, |i| {
+            let (s, a) = (i / na, i % na);
+            let (arm, seed) = (&self.cfg.arms[a].name, self.cfg.seeds[s]);
+            let _span = tracing::info_span!("run", arm = %arm, seed).entered();
+            tracing::info!("[study] run {} of {}: {arm} seed {seed}", i + 1, na * ns);
+            let mut ec = self.experiments[a][s].clone();
+            // Side by side, progress bars would overwrite each other; the log says enough.
+            ec.train.progress &= plan.jobs == 1;
+            run_one(&self.cfg, &ec, arm, &self.samples, device)
+        });
+        // runs[arm][seed], seed-major in `outcomes`.
+        let mut runs: Vec<Vec<RunResult>> = (0..na).map(|_| Vec::with_capacity(ns)).collect();
+        let mut first_error = None;
+        for (i, o) in outcomes.into_iter().enumerate() {
+            match o {
+                Some(Ok(r)) => runs[i % na].push(r),
+                Some(Err(e)) => {
+                    first_error.get_or_insert(e);
+                }
+                None => {}
             }
         }
-        // runs[arm][seed]
-        done.sort_by_key(|(a, s, _)| (*a, *s));
-        let mut runs: Vec<Vec<RunResult>> = (0..na).map(|_| Vec::with_capacity(ns)).collect();
-        for (a, _, r) in done {
-            runs[a].push(r);
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(runs),
         }
-        Ok(runs)
     }
 
     /// Trains and evaluates arm `a` with seed index `s`.

@@ -15,6 +15,7 @@ pub use grid::{AblationSection, Cell, Point, Selection, SlurmSection};
 
 use crate::config::StudyConfig;
 use crate::error::{Result, StepContext, StudyError};
+use crate::jobs::{self, Plan};
 use crate::run::{ensure_data, evaluate_attacks, evaluate_cached, train_and_load};
 use crate::study::{load_study, StudyOptions};
 use dfr_attacks::{AttackKind, Metrics, RobustEvalConfig, RobustReport};
@@ -249,6 +250,11 @@ impl Ablation {
 
     /// Runs one cell (or reuses its finished result).
     pub fn run_cell(&self, cell: &Cell) -> Result<CellResult> {
+        self.run_cell_quiet(cell, false)
+    }
+
+    /// [`Ablation::run_cell`], without progress bars when `quiet` (cells side by side).
+    fn run_cell_quiet(&self, cell: &Cell, quiet: bool) -> Result<CellResult> {
         let n = self.cells().len();
         if let Some(r) = self.finished(cell)? {
             tracing::info!(
@@ -272,7 +278,10 @@ impl Ablation {
         let t0 = Instant::now();
         self.prepare_data()?;
         let ec = self.experiment(cell)?;
-        let (training, model) = train_and_load(&ec, &cell.id, &device)?;
+        // The cell's key stays that of `ec`: progress bars change nothing computed.
+        let mut shown = ec.clone();
+        shown.train.progress &= !quiet;
+        let (training, model) = train_and_load(&shown, &cell.id, &device)?;
         let eval_dir = self.out.join("eval").join(&cell.id);
         let ((_, test), (sel_split, sel_samples)) = self.eval_samples()?;
         let reports = evaluate_attacks(&self.cfg, &ec, &model, &test, &eval_dir, &cell.id)?;
@@ -426,9 +435,30 @@ pub fn run(a: &AblationOptions) -> Result<PathBuf> {
         tracing::info!("[report] {}", path.display());
         return Ok(path);
     }
+    // Once, before cells run side by side.
+    ab.prepare_data()?;
+    let device = dfr_model::device::parse(&ab.device).step(|| "--device")?;
+    let plan = Plan::new(
+        a.study.jobs,
+        &device,
+        cells.len(),
+        rayon::current_num_threads(),
+    );
+    tracing::info!(
+        "[ablation] {} cells, {} at a time ({} thread{} each)",
+        cells.len(),
+        plan.jobs,
+        plan.threads,
+        if plan.threads == 1 { "" } else { "s" }
+    );
+    let outcomes = jobs::run_all(cells.len(), plan, true, |i| {
+        let c = &cells[i];
+        let _span = tracing::info_span!("cell", id = %c.id).entered();
+        ab.run_cell_quiet(c, plan.jobs > 1)
+    });
     let mut failed = Vec::new();
-    for c in &cells {
-        if let Err(e) = ab.run_cell(c) {
+    for (c, o) in cells.iter().zip(outcomes) {
+        if let Some(Err(e)) = o {
             let e = chain(&e);
             tracing::error!("[cell {}] {} failed: {e}", c.index, c.id);
             failed.push(format!("{} ({}): {e}", c.index, c.id));
