@@ -27,7 +27,7 @@ fn study_file(dir: &Path, gradreg_r: f64) -> PathBuf {
              [experiment.train]\nepochs = 1\nbatch_size = 4\nlr = 1e-3\nprogress = false\n\
              [eval]\nbatch_size = 8\n\
              [attacks]\nsteps = 2\n\
-             [worst_case]\neps = [0.001]\npgd_steps = 3\npgd_restarts = 2\napgd_steps = 3\n\
+             [worst_case]\neps = [0.001]\npgd_steps = 3\npgd_restarts = 2\napgd_steps = 3\nlimit = 4\n\
              [stats]\nresamples = 200\n\
              [cam]\nimages = 2\n",
             res = dir.join("results").display().to_string().replace('\\', "/"),
@@ -52,8 +52,10 @@ fn modified(p: &Path) -> std::time::SystemTime {
 #[test]
 fn a_multi_seed_study_writes_report_and_summary_and_reuses_finished_work() {
     let dir = tempfile::tempdir().unwrap();
+    // Two runs side by side (one thread each on two cores).
     let opts = StudyOptions {
         config: Some(study_file(dir.path(), 0.05)),
+        jobs: Some(2),
         ..StudyOptions::default()
     };
     let outcome = reproduce_tables(&opts).unwrap();
@@ -139,31 +141,58 @@ fn a_multi_seed_study_writes_report_and_summary_and_reuses_finished_work() {
         assert!(x["p_value"].as_f64().unwrap() >= 0.5, "{x}");
         assert_eq!(x["min_possible_p"], 0.5);
     }
-    // The worst case takes the per-image minimum over every attack at ε = 0.001 on the same
-    // images (here all of them): never above the published protocol's PGD there.
+    // The worst case runs on 4 of the test images and takes the per-image minimum over every
+    // attack at ε = 0.001, the published ones (which evaluated the whole split) included on
+    // those images: never above the published protocol's PGD there.
     for (i, arm) in ["baseline-frozen", "gradreg"].iter().enumerate() {
         let worst = arms[i]["metrics"]["worst_case_accuracy@0.001"]["per_seed"]
             .as_array()
             .unwrap();
         for (s, w) in worst.iter().enumerate() {
-            let pgd: serde_json::Value = serde_json::from_str(
-                &std::fs::read_to_string(out.join(format!("runs/{arm}/seed-{s}/eval/pgd.json")))
-                    .unwrap(),
-            )
-            .unwrap();
-            let at = pgd["value"]["attacks"][0]["results"]
+            let read = |f: &str| -> serde_json::Value {
+                let p = out.join(format!("runs/{arm}/seed-{s}/eval/{f}"));
+                serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+            };
+            let (pgd, wc) = (read("pgd.json"), read("worst-pgd3-r0.json"));
+            let ps = &pgd["value"]["per_sample"];
+            let n = ps["labels"].as_array().unwrap().len();
+            let e = pgd["value"]["attacks"][0]["results"]
                 .as_array()
                 .unwrap()
                 .iter()
-                .find(|e| e["eps"] == 0.001)
-                .unwrap()["metrics"]["accuracy"]
-                .as_f64()
+                .position(|e| e["eps"] == 0.001)
                 .unwrap();
+            let images = dfr_attacks::eval::spread_indices(n, Some(4));
+            assert_eq!(
+                wc["value"]["per_sample"]["labels"]
+                    .as_array()
+                    .unwrap()
+                    .len(),
+                4
+            );
+            let at = images
+                .iter()
+                .filter(|&&j| ps["adv_pred"][0][e][j] == ps["labels"][j])
+                .count() as f64
+                / 4.0;
             assert!(
                 w.as_f64().unwrap() <= at + 1e-12,
-                "{arm} seed {s}: {w} > PGD {at}"
+                "{arm} seed {s}: {w} > PGD {at} on the same images"
             );
         }
+    }
+    let worst_csv = std::fs::read_to_string(out.join("tables/worst_case.csv")).unwrap();
+    let header: Vec<&str> = worst_csv.lines().next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    for line in worst_csv.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        // 2 PGD restarts, APGD, and the published FGSM, PGD and MI-FGSM at ε = 0.001.
+        assert_eq!(f[col("attacks_per_image")], "6", "{line}");
+        let num = |c: &str| f[col(c)].parse::<f64>().unwrap();
+        assert!(
+            num("worst_case_accuracy") <= num("published_protocol_pgd_accuracy") + 1e-12,
+            "{line}"
+        );
     }
 
     // Tables and figures.
@@ -236,6 +265,7 @@ fn a_multi_seed_study_writes_report_and_summary_and_reuses_finished_work() {
     let frozen_before = modified(&eval("baseline-frozen", 0, "pgd.json"));
     let changed = StudyOptions {
         config: Some(study_file(dir.path(), 0.1)),
+        jobs: Some(1),
         ..StudyOptions::default()
     };
     reproduce_tables(&changed).unwrap();
@@ -250,6 +280,18 @@ fn a_multi_seed_study_writes_report_and_summary_and_reuses_finished_work() {
     );
     let cfg = std::fs::read_to_string(out.join("runs/gradreg/seed-1/config.toml")).unwrap();
     assert!(cfg.contains("r = 0.1"), "{cfg}");
+
+    // Changed back, gradreg retrains one run at a time (on every thread) to exactly the
+    // numbers it had when two ran side by side.
+    let back = reproduce_tables(&StudyOptions {
+        jobs: Some(1),
+        ..opts.clone()
+    })
+    .unwrap();
+    assert_eq!(
+        back.summary, outcome.summary,
+        "the statistics depend on how many runs went side by side"
+    );
 
     // One (arm, seed) alone, as a job-array task: no report is rewritten.
     let report_before = modified(&out.join("report.md"));

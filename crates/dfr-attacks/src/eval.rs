@@ -61,6 +61,21 @@ fn predict(
         .collect())
 }
 
+/// The indices of the samples [`evaluate_samples`] evaluates out of `n` with `limit`: all of
+/// them, or `limit` evenly spread over the list (so that every source keeps its share).
+///
+/// ```
+/// assert_eq!(dfr_attacks::eval::spread_indices(10, Some(4)), [0, 2, 5, 7]);
+/// assert_eq!(dfr_attacks::eval::spread_indices(3, Some(5)), [0, 1, 2]);
+/// assert_eq!(dfr_attacks::eval::spread_indices(3, None), [0, 1, 2]);
+/// ```
+pub fn spread_indices(n: usize, limit: Option<usize>) -> Vec<usize> {
+    match limit {
+        Some(l) if l < n => (0..l).map(|i| i * n / l).collect(),
+        _ => (0..n).collect(),
+    }
+}
+
 /// Evaluates the samples of one split: at most `limit` of them, evenly spread over
 /// the list (so that every source keeps its share), resized to `image_size`.
 pub fn evaluate_samples(
@@ -73,12 +88,10 @@ pub fn evaluate_samples(
     if samples.is_empty() {
         return Err(AttackError::NoSamples);
     }
-    let chosen: Vec<Sample> = match config.limit {
-        Some(l) if l < samples.len() => (0..l)
-            .map(|i| samples[i * samples.len() / l].clone())
-            .collect(),
-        _ => samples.to_vec(),
-    };
+    let chosen: Vec<Sample> = spread_indices(samples.len(), config.limit)
+        .into_iter()
+        .map(|i| samples[i].clone())
+        .collect();
     let loader = Loader::new(
         chosen,
         split,
