@@ -137,11 +137,11 @@ pub struct CamSection {
     pub images: usize,
     /// Feature stage explained (0 = stem … 8 = head conv). Default: the deepest stage whose
     /// map is at least [`MIN_CAM_MAP`] pixels a side at the study's image size (8, the usual
-    /// Grad-CAM layer, from 193 px up; 3, an 8×8 map, at 64 px).
+    /// Grad-CAM layer, from 193 px up; 3, an 8×8 map, at 64 px; 2, 12×12, at 48 px).
     pub stage: Option<usize>,
 }
 
-/// The smallest Grad-CAM map side a study accepts: a coarser map (a 2×2 map at 64 px from
+/// The smallest Grad-CAM map side a study accepts: a coarser map (a 2×2 map at 48 or 64 px from
 /// the head) cannot say where a model looks.
 pub const MIN_CAM_MAP: usize = 7;
 
@@ -511,11 +511,11 @@ mod tests {
         assert_eq!(quick.cam.stage, None);
         assert_eq!(
             quick.cam_stage().unwrap(),
-            3,
-            "64 px: stage 3 is 8×8, stage 4 is 4×4"
+            2,
+            "48 px: stage 2 is 12×12, stage 3 is 6×6"
         );
         let big = StudyConfig::parse(
-            &QUICK.replace("image_size = 64", "image_size = 224"),
+            &QUICK.replace("image_size = 48", "image_size = 224"),
             "big.toml",
         )
         .unwrap();
