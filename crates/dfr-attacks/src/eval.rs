@@ -19,7 +19,7 @@ use dfr_data::{EvalTransform, Loader, LoaderConfig, Sample, Split, Transform};
 
 use crate::adversarial::{AdversarialWriter, BatchToSave};
 use crate::attack::{
-    perturbation_norms, run_attack, run_attack_grid, AttackKind, AttackParams, Goal,
+    continue_pgd, perturbation_norms, run_attack, run_attack_grid, AttackKind, Goal,
 };
 use crate::batch::EvalBatch;
 use crate::classifier::Classifier;
@@ -235,7 +235,9 @@ impl<M: Classifier + ?Sized> Pass<'_, M> {
         } else {
             0
         };
-        let mut pgd_max_correct: Option<Vec<bool>> = None;
+        // PGD at the largest ε on the check's samples: its verdicts and its images (the
+        // check continues them for as many steps again).
+        let mut pgd_max: Option<(Vec<bool>, Tensor)> = None;
         for (ai, &kind) in config.attacks.iter().enumerate() {
             let grid = self
                 .eps_grid
@@ -276,8 +278,10 @@ impl<M: Classifier + ?Sized> Pass<'_, M> {
                     in_range: lo[i] >= 0.0 && hi[i] <= 1.0,
                 }));
                 if kind == AttackKind::Pgd && eps == self.max_eps && check_n > 0 {
-                    pgd_max_correct =
-                        Some((0..check_n).map(|i| preds[i].0 == b.labels[i]).collect());
+                    pgd_max = Some((
+                        (0..check_n).map(|i| preds[i].0 == b.labels[i]).collect(),
+                        adv.narrow(0, 0, check_n)?,
+                    ));
                 }
                 if let Some(w) = self.writer.as_mut() {
                     let scores: Vec<f32> = preds.iter().map(|p| p.1 as f32).collect();
@@ -290,13 +294,27 @@ impl<M: Classifier + ?Sized> Pass<'_, M> {
             let labels = &b.labels[..check_n];
             let ids = &b.ids[..check_n];
             let base = config.params(AttackKind::Pgd, self.max_eps)?;
-            let once = match pgd_max_correct {
+            let (once, after) = match pgd_max {
                 Some(v) => v,
-                None => attack_correct(model, &base, &sub, labels, ids, config.threshold)?,
+                None => {
+                    let out = run_attack(model, &base, &sub, labels, Goal::Untargeted, Some(ids))?;
+                    (
+                        correct(model, &out.adversarial, labels, config.threshold)?,
+                        out.adversarial,
+                    )
+                }
             };
-            let mut twice_p = base.clone();
-            twice_p.steps = base.steps * 2;
-            let twice = attack_correct(model, &twice_p, &sub, labels, ids, config.threshold)?;
+            // Twice the steps: the same run continued (bit for bit a run of 2 × steps).
+            let twice = continue_pgd(
+                model,
+                &base,
+                &sub,
+                &after,
+                labels,
+                Goal::Untargeted,
+                Some(ids),
+            )?;
+            let twice = correct(model, &twice.adversarial, labels, config.threshold)?;
             self.collected
                 .steps_check
                 .extend(once.into_iter().zip(twice));
@@ -307,15 +325,13 @@ impl<M: Classifier + ?Sized> Pass<'_, M> {
     }
 }
 
-fn attack_correct(
+/// Whether each image of `adv` is classified as its label.
+fn correct(
     model: &(impl Classifier + ?Sized),
-    params: &AttackParams,
-    images: &Tensor,
+    adv: &Tensor,
     labels: &[u32],
-    ids: &[u64],
     threshold: f64,
 ) -> Result<Vec<bool>> {
-    let out = run_attack(model, params, images, labels, Goal::Untargeted, Some(ids))?;
-    let preds = predict(model, &out.adversarial, threshold)?;
+    let preds = predict(model, adv, threshold)?;
     Ok(preds.iter().zip(labels).map(|(p, l)| p.0 == *l).collect())
 }

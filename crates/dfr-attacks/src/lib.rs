@@ -31,8 +31,8 @@ pub mod sanity;
 
 pub use adversarial::{read_saved_batch, AdversarialWriter, BatchToSave, SavedFile};
 pub use attack::{
-    check_eps, perturbation_norms, run_attack, run_attack_grid, AttackKind, AttackOutput,
-    AttackParams, Goal, GradStats, Schedule,
+    check_eps, continue_pgd, perturbation_norms, run_attack, run_attack_grid, AttackKind,
+    AttackOutput, AttackParams, Goal, GradStats, Schedule,
 };
 pub use batch::EvalBatch;
 pub use classifier::{Classifier, FnClassifier};

@@ -457,3 +457,54 @@ fn an_attack_grid_gives_what_each_attack_gives_alone() {
         assert_ne!(first, last);
     }
 }
+
+/// PGD continued for k more steps from its k-step images is the 2k-step PGD, bit for bit
+/// (random start included; the steps check relies on it), and only PGD can be continued.
+#[test]
+fn pgd_continued_is_pgd_with_the_steps_added() {
+    let (n, s) = (3, 8);
+    let model = common::small_b0(4);
+    let x = common::images(n, s, 6);
+    let labels = [1u32, 0, 1];
+    let ids = [7u64, 8, 9];
+    let mut p = AttackParams::new(AttackKind::Pgd, 0.02);
+    p.random_start = true;
+    p.alpha = Some(0.004);
+    p.steps = 3;
+    let flat = |t: &candle_core::Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let k = run_attack(&model, &p, &x, &labels, Goal::Untargeted, Some(&ids)).unwrap();
+    let cont = dfr_attacks::continue_pgd(
+        &model,
+        &p,
+        &x,
+        &k.adversarial,
+        &labels,
+        Goal::Untargeted,
+        Some(&ids),
+    )
+    .unwrap();
+    let mut p2 = p.clone();
+    p2.steps = 6;
+    let direct = run_attack(&model, &p2, &x, &labels, Goal::Untargeted, Some(&ids)).unwrap();
+    assert_eq!(flat(&cont.adversarial), flat(&direct.adversarial));
+    assert_ne!(
+        flat(&k.adversarial),
+        flat(&direct.adversarial),
+        "vacuous: 3 more steps changed nothing"
+    );
+    check_ball(&x, &cont.adversarial, p.eps, "continued");
+    let mut mi = p.clone();
+    mi.kind = AttackKind::MiFgsm;
+    let e = dfr_attacks::continue_pgd(
+        &model,
+        &mi,
+        &x,
+        &k.adversarial,
+        &labels,
+        Goal::Untargeted,
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("PGD"), "{e}");
+}

@@ -103,6 +103,69 @@ pub fn run_attack(
     })
 }
 
+/// Continues PGD from `start`, an earlier PGD iterate of the same batch and parameters:
+/// `params.steps` more steps, without a random start. PGD keeps no state between steps, so
+/// continuing a k-step run for m steps gives exactly (bit for bit) the (k + m)-step run: a
+/// check of "more steps is not weaker" at 2k steps costs k more steps, not 2k.
+///
+/// ```
+/// use candle_core::{Device, Tensor};
+/// use dfr_attacks::{continue_pgd, run_attack, AttackKind, AttackParams, FnClassifier, Goal};
+///
+/// let model = FnClassifier::new(
+///     |x: &Tensor| {
+///         let m = x.flatten_from(1)?.mean_keepdim(1)?;
+///         Tensor::cat(&[m.zeros_like()?, ((m * 8.0)? - 4.0)?], 1)
+///     },
+///     Some(2),
+/// );
+/// let images = Tensor::full(0.45f32, (1, 3, 4, 4), &Device::Cpu)?;
+/// let mut p = AttackParams::new(AttackKind::Pgd, 8.0 / 255.0);
+/// p.random_start = true;
+/// p.alpha = Some(1.0 / 255.0);
+/// p.steps = 2;
+/// let two = run_attack(&model, &p, &images, &[0], Goal::Untargeted, None)?;
+/// let four = continue_pgd(&model, &p, &images, &two.adversarial, &[0], Goal::Untargeted, None)?;
+/// p.steps = 4;
+/// let direct = run_attack(&model, &p, &images, &[0], Goal::Untargeted, None)?;
+/// let d = (four.adversarial - direct.adversarial)?.abs()?.max_all()?.to_scalar::<f32>()?;
+/// assert_eq!(d, 0.0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn continue_pgd(
+    model: &(impl Classifier + ?Sized),
+    params: &AttackParams,
+    images: &Tensor,
+    start: &Tensor,
+    labels: &[u32],
+    goal: Goal<'_>,
+    sample_ids: Option<&[u64]>,
+) -> Result<AttackOutput> {
+    if params.kind != AttackKind::Pgd {
+        return Err(AttackError::param(
+            "kind",
+            format!("only PGD can be continued, not {}", params.kind),
+        ));
+    }
+    if start.dims() != images.dims() {
+        return Err(AttackError::InvalidInput(format!(
+            "the starting point has shape {:?}, the images {:?}",
+            start.dims(),
+            images.dims()
+        )));
+    }
+    let _frozen = model.freeze();
+    let mut p = Problem::new(model, params, images, labels, goal, sample_ids)?;
+    let from: Vec<f32> = start.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
+    let adv = sign::iterative_from(&mut p, params.schedule(), Some(from))?;
+    Ok(AttackOutput {
+        adversarial: p.tensor(&adv)?,
+        grad_stats: p.stats,
+        success: None,
+        best_loss_trace: None,
+    })
+}
+
 /// Runs one attack at several parameter sets (typically an ε grid) on a batch: the same
 /// outputs, in the same order, as [`run_attack`] on each element of `params`.
 ///

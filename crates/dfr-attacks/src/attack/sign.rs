@@ -42,12 +42,24 @@ pub(super) fn iterative<M: Classifier + ?Sized>(
     p: &mut Problem<'_, M>,
     s: Schedule,
 ) -> Result<Vec<f32>> {
+    iterative_from(p, s, None)
+}
+
+/// [`iterative`], starting from `start` (host data of the batch's shape) instead of the
+/// clean images or a random start when given: PGD continued from an earlier iterate (PGD
+/// keeps no state between steps, so k steps then m more are k + m steps).
+pub(super) fn iterative_from<M: Classifier + ?Sized>(
+    p: &mut Problem<'_, M>,
+    s: Schedule,
+    start: Option<Vec<f32>>,
+) -> Result<Vec<f32>> {
     let params = p.params;
     let (n, per, eps) = (p.n, p.per, params.eps);
     let momentum_on = params.kind == AttackKind::MiFgsm;
     let x = p.x.clone();
-    let mut adv = x.clone();
-    if params.random_start && params.kind == AttackKind::Pgd {
+    let continued = start.is_some();
+    let mut adv = start.unwrap_or_else(|| x.clone());
+    if params.random_start && params.kind == AttackKind::Pgd && !continued {
         for (i, id) in p.ids.iter().enumerate() {
             let noise = uniform_noise(params.seed, *id, per, eps);
             for (a, r) in adv[i * per..(i + 1) * per].iter_mut().zip(noise) {
