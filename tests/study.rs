@@ -181,6 +181,10 @@ fn a_multi_seed_study_writes_report_and_summary_and_reuses_finished_work() {
             );
         }
     }
+    assert!(
+        md.contains("n = 2 seeds × 4 worst-case test images"),
+        "the worst-case claim names its own images"
+    );
     let worst_csv = std::fs::read_to_string(out.join("tables/worst_case.csv")).unwrap();
     let header: Vec<&str> = worst_csv.lines().next().unwrap().split(',').collect();
     let col = |name: &str| header.iter().position(|h| *h == name).unwrap();

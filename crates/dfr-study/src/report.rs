@@ -552,6 +552,22 @@ fn curves(
     Ok(figs)
 }
 
+/// The images a metric is computed from: the worst-case subset, the Grad-CAM images or the
+/// whole evaluation split.
+fn images_of(cfg: &StudyConfig, s: &Summary, metric: &str) -> String {
+    if metric.starts_with("worst_case") {
+        let n = cfg
+            .worst_case
+            .limit
+            .map_or(s.test_images, |l| l.min(s.test_images));
+        format!("{n} worst-case test images")
+    } else if metric.ends_with("_cam_iinc") {
+        format!("{} Grad-CAM test images", cfg.cam.images.min(s.test_images))
+    } else {
+        format!("{} test images", s.test_images)
+    }
+}
+
 /// One line per claim of the published study, judged by the primary comparison.
 fn claims(cfg: &StudyConfig, s: &Summary) -> Vec<String> {
     let Some(primary) = cfg.comparisons().into_iter().next() else {
@@ -621,7 +637,7 @@ fn claims(cfg: &StudyConfig, s: &Summary) -> Vec<String> {
             }
         };
         out.push(format!(
-            "- Claim: {claim}. `{metric}`, {} − {}: {:+.3}, {:.0} % CI {ci} ({}), sign-flip p {}, n = {} seeds × {} test images: {judged}.",
+            "- Claim: {claim}. `{metric}`, {} − {}: {:+.3}, {:.0} % CI {ci} ({}), sign-flip p {}, n = {} seeds × {}: {judged}.",
             c.b,
             c.a,
             c.mean_diff,
@@ -629,7 +645,7 @@ fn claims(cfg: &StudyConfig, s: &Summary) -> Vec<String> {
             c.ci_method,
             c.p_value.map(|p| format!("{p:.3}")).unwrap_or("—".into()),
             c.n_seeds,
-            s.test_images,
+            images_of(cfg, s, &metric),
         ));
     }
     use AttackKind::*;
