@@ -37,6 +37,9 @@ impl Plan {
     /// assert_eq!(Plan::new(None, &Device::Cpu, 1, 8), Plan { jobs: 1, threads: 8 });
     /// assert_eq!(Plan::new(Some(2), &Device::Cpu, 24, 8), Plan { jobs: 2, threads: 4 });
     /// assert_eq!(Plan::new(Some(0), &Device::Cpu, 24, 8), Plan { jobs: 1, threads: 8 });
+    /// let side_by_side = Plan::new(None, &Device::Cpu, 24, 2);
+    /// assert_eq!(side_by_side.to_string(), "2 at a time (1 thread each)");
+    /// assert!(!side_by_side.shows_progress());
     /// ```
     pub fn new(requested: Option<usize>, device: &Device, pending: usize, threads: usize) -> Plan {
         let threads = threads.max(1);
@@ -50,6 +53,26 @@ impl Plan {
             jobs,
             threads: (threads / jobs).max(1),
         }
+    }
+}
+
+impl Plan {
+    /// Whether a run may draw progress bars: not when runs go side by side (their bars would
+    /// overwrite each other; the log, with a span per run, says enough).
+    pub fn shows_progress(&self) -> bool {
+        self.jobs == 1
+    }
+}
+
+impl std::fmt::Display for Plan {
+    /// `2 at a time (1 thread each)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = if self.threads == 1 { "" } else { "s" };
+        write!(
+            f,
+            "{} at a time ({} thread{s} each)",
+            self.jobs, self.threads
+        )
     }
 }
 

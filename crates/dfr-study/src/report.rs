@@ -654,7 +654,7 @@ fn claims(cfg: &StudyConfig, s: &Summary) -> Vec<String> {
             out.push(format!(
                 "- Claim: the regularised model is more accurate under {n} (and its normalised \
                  AUC and Grad-CAM stability under {n}): **not tested** here (this study's {} ε \
-                 grid is empty; experiments/quick-full.toml runs it).",
+                 grid is empty).",
                 k.name(),
                 n = k.name().to_uppercase(),
             ));

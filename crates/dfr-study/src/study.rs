@@ -141,22 +141,13 @@ impl Study {
     pub fn run_all(&self, device: &Device) -> Result<Vec<Vec<RunResult>>> {
         let (na, ns) = (self.cfg.arms.len(), self.cfg.seeds.len());
         let plan = Plan::new(self.jobs, device, na * ns, rayon::current_num_threads());
-        tracing::info!(
-            "[study] {} runs, {} at a time ({} thread{} each)",
-            na * ns,
-            plan.jobs,
-            plan.threads,
-            if plan.threads == 1 { "" } else { "s" }
-        );
+        tracing::info!("[study] {} runs, {plan}", na * ns);
         let outcomes = jobs::run_all(na * ns, plan, false, |i| {
             let (s, a) = (i / na, i % na);
             let (arm, seed) = (&self.cfg.arms[a].name, self.cfg.seeds[s]);
             let _span = tracing::info_span!("run", arm = %arm, seed).entered();
             tracing::info!("[study] run {} of {}: {arm} seed {seed}", i + 1, na * ns);
-            let mut ec = self.experiments[a][s].clone();
-            // Side by side, progress bars would overwrite each other; the log says enough.
-            ec.train.progress &= plan.jobs == 1;
-            run_one(&self.cfg, &ec, arm, &self.samples, device)
+            self.run_with(a, s, device, plan.shows_progress())
         });
         // runs[arm][seed], seed-major in `outcomes`.
         let mut runs: Vec<Vec<RunResult>> = (0..na).map(|_| Vec::with_capacity(ns)).collect();
@@ -178,9 +169,17 @@ impl Study {
 
     /// Trains and evaluates arm `a` with seed index `s`.
     pub fn run(&self, a: usize, s: usize, device: &Device) -> Result<RunResult> {
+        self.run_with(a, s, device, true)
+    }
+
+    /// [`Study::run`], with progress bars only when `progress` (and the experiment asks for
+    /// them; they change nothing computed or cached).
+    fn run_with(&self, a: usize, s: usize, device: &Device, progress: bool) -> Result<RunResult> {
+        let mut ec = self.experiments[a][s].clone();
+        ec.train.progress &= progress;
         run_one(
             &self.cfg,
-            &self.experiments[a][s],
+            &ec,
             &self.cfg.arms[a].name,
             &self.samples,
             device,

@@ -444,17 +444,11 @@ pub fn run(a: &AblationOptions) -> Result<PathBuf> {
         cells.len(),
         rayon::current_num_threads(),
     );
-    tracing::info!(
-        "[ablation] {} cells, {} at a time ({} thread{} each)",
-        cells.len(),
-        plan.jobs,
-        plan.threads,
-        if plan.threads == 1 { "" } else { "s" }
-    );
+    tracing::info!("[ablation] {} cells, {plan}", cells.len());
     let outcomes = jobs::run_all(cells.len(), plan, true, |i| {
         let c = &cells[i];
         let _span = tracing::info_span!("cell", id = %c.id).entered();
-        ab.run_cell_quiet(c, plan.jobs > 1)
+        ab.run_cell_quiet(c, !plan.shows_progress())
     });
     let mut failed = Vec::new();
     for (c, o) in cells.iter().zip(outcomes) {
