@@ -24,6 +24,8 @@ pub(crate) struct Collected {
     pub labels: Vec<u32>,
     /// Their sources.
     pub sources: Vec<String>,
+    /// Their ids (indices in the evaluated list).
+    pub ids: Vec<u64>,
     /// Clean outcomes.
     pub clean: Vec<Outcome>,
     /// `[attack][eps] -> per sample`.
@@ -38,6 +40,7 @@ impl Collected {
         Self {
             labels: Vec::new(),
             sources: Vec::new(),
+            ids: Vec::new(),
             clean: Vec::new(),
             adv: vec![vec![Vec::new(); eps]; attacks],
             steps_check: Vec::new(),

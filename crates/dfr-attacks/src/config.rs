@@ -38,6 +38,12 @@ pub struct RobustEvalConfig {
     /// Evaluate at most this many samples (evenly spread over the sample list by
     /// [`evaluate_samples`], the first ones otherwise).
     pub limit: Option<usize>,
+    /// Evaluate exactly these samples of the list [`evaluate_samples`] is given (indices,
+    /// strictly increasing) instead of `limit` of them: e.g. only the images that earlier
+    /// attacks left correctly classified (AutoAttack's protocol). Left out of the
+    /// serialised configuration when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subset: Option<Vec<usize>>,
     /// Decision threshold on the fake probability (`score >= threshold → fake`).
     pub threshold: f64,
     /// Sanity check: compare PGD with `steps` and `2·steps` at the largest ε.
@@ -69,6 +75,7 @@ impl Default for RobustEvalConfig {
             image_size: 224,
             batch_size: 32,
             limit: None,
+            subset: None,
             threshold: 0.5,
             steps_check: false,
             steps_check_samples: 64,
@@ -120,6 +127,23 @@ impl RobustEvalConfig {
         }
         if self.limit == Some(0) {
             return Err(AttackError::param("limit", "must be at least 1"));
+        }
+        if let Some(s) = &self.subset {
+            if s.is_empty() {
+                return Err(AttackError::param(
+                    "subset",
+                    "must name at least one sample",
+                ));
+            }
+            if s.windows(2).any(|w| w[0] >= w[1]) {
+                return Err(AttackError::param("subset", "must be strictly increasing"));
+            }
+            if self.limit.is_some() {
+                return Err(AttackError::param(
+                    "subset",
+                    "names the samples itself: leave `limit` unset",
+                ));
+            }
         }
         if !(self.threshold.is_finite() && (0.0..=1.0).contains(&self.threshold)) {
             return Err(AttackError::param(

@@ -76,8 +76,35 @@ pub fn spread_indices(n: usize, limit: Option<usize>) -> Vec<usize> {
     }
 }
 
-/// Evaluates the samples of one split: at most `limit` of them, evenly spread over
-/// the list (so that every source keeps its share), resized to `image_size`.
+/// The indices of the samples [`evaluate_samples`] evaluates out of `n` under `config`:
+/// its `subset` (checked against `n`), or [`spread_indices`] of its `limit`.
+///
+/// ```
+/// use dfr_attacks::RobustEvalConfig;
+/// let c = RobustEvalConfig { subset: Some(vec![1, 4]), ..Default::default() };
+/// assert_eq!(dfr_attacks::eval::chosen_indices(5, &c).unwrap(), [1, 4]);
+/// assert!(dfr_attacks::eval::chosen_indices(4, &c).is_err());
+/// let c = RobustEvalConfig { limit: Some(2), ..Default::default() };
+/// assert_eq!(dfr_attacks::eval::chosen_indices(4, &c).unwrap(), [0, 2]);
+/// ```
+pub fn chosen_indices(n: usize, config: &RobustEvalConfig) -> Result<Vec<usize>> {
+    match &config.subset {
+        Some(s) => match s.iter().find(|&&i| i >= n) {
+            Some(i) => Err(AttackError::param(
+                "subset",
+                format!("names sample {i}, but the list holds {n} samples"),
+            )),
+            None => Ok(s.clone()),
+        },
+        None => Ok(spread_indices(n, config.limit)),
+    }
+}
+
+/// Evaluates the samples of one split: those of `subset`, or at most `limit` of them,
+/// evenly spread over the list (so that every source keeps its share), resized to
+/// `image_size`. Every sample keeps its index in `samples` as its id (in
+/// [`crate::PerSample::index`], and as the key of its random start): an image is attacked
+/// the same way whichever other images are evaluated with it.
 pub fn evaluate_samples(
     model: &(impl Classifier + ?Sized),
     samples: &[Sample],
@@ -88,10 +115,8 @@ pub fn evaluate_samples(
     if samples.is_empty() {
         return Err(AttackError::NoSamples);
     }
-    let chosen: Vec<Sample> = spread_indices(samples.len(), config.limit)
-        .into_iter()
-        .map(|i| samples[i].clone())
-        .collect();
+    let indices = chosen_indices(samples.len(), config)?;
+    let chosen: Vec<Sample> = indices.iter().map(|&i| samples[i].clone()).collect();
     let loader = Loader::new(
         chosen,
         split,
@@ -108,7 +133,15 @@ pub fn evaluate_samples(
         },
         config.max_bad_fraction,
     )?;
-    evaluate_loader(model, &loader, config)
+    let device = model.device();
+    let batches = loader.epoch(0, 0).map(|b| {
+        let mut b = EvalBatch::from_batch(b?, loader.samples(), &device)?;
+        for id in &mut b.ids {
+            *id = indices[*id as usize] as u64;
+        }
+        Ok(b)
+    });
+    evaluate_batches(model, batches, config)
 }
 
 /// Evaluates the first epoch (unshuffled order recommended) of `loader`, stopping
@@ -320,6 +353,7 @@ impl<M: Classifier + ?Sized> Pass<'_, M> {
                 .extend(once.into_iter().zip(twice));
         }
         self.collected.labels.extend_from_slice(&b.labels);
+        self.collected.ids.extend_from_slice(&b.ids);
         self.collected.sources.extend(b.sources.iter().cloned());
         Ok(())
     }

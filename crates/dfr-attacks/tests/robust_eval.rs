@@ -362,6 +362,20 @@ fn bad_evaluation_input_is_a_typed_error() {
     let mut cfg = tiny_config("pgd");
     cfg.batch_size = 0;
     assert!(matches!(run(&cfg), Err(AttackError::InvalidParam { .. })));
+    for (subset, limit) in [
+        (vec![], None),
+        (vec![2, 1], None),
+        (vec![1, 1], None),
+        (vec![1], Some(3)),
+    ] {
+        let mut cfg = tiny_config("pgd");
+        cfg.subset = Some(subset.clone());
+        cfg.limit = limit;
+        match run(&cfg) {
+            Err(AttackError::InvalidParam { name, .. }) => assert_eq!(name, "subset"),
+            other => panic!("subset {subset:?}, limit {limit:?}: {other:?}"),
+        }
+    }
     assert!(matches!(
         parse_attacks("pgd,cw"),
         Err(AttackError::InvalidParam { .. })
@@ -403,5 +417,66 @@ fn bad_evaluation_input_is_a_typed_error() {
             expected: 2,
             found: 1000
         })
+    ));
+}
+
+/// An image of a subset is attacked as it is in the whole list: its random start is keyed by
+/// its index in the list, not by its place in the subset, and its outcome does not depend on
+/// the other images of its batch. What lets the study's worst case attack only the images
+/// the earlier attacks left, with the same per-image outcomes.
+#[test]
+fn a_subset_is_evaluated_as_in_the_whole_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let (samples, model) = synthetic_setup(dir.path());
+    let config = RobustEvalConfig {
+        attacks: vec![AttackKind::Pgd, AttackKind::Apgd],
+        eps: vec![4.0 / 255.0],
+        steps: 3,
+        random_start: true,
+        seed: 5,
+        image_size: 32,
+        batch_size: 5,
+        threads: 1,
+        ..RobustEvalConfig::default()
+    };
+    let all = evaluate_samples(&model, &samples, Split::Test, &config).unwrap();
+    assert_eq!(all.per_sample.index, (0..samples.len()).collect::<Vec<_>>());
+    let pick = vec![1, 4, 7, 10, 11];
+    let sub = RobustEvalConfig {
+        subset: Some(pick.clone()),
+        ..config.clone()
+    };
+    let part = evaluate_samples(&model, &samples, Split::Test, &sub).unwrap();
+    assert_eq!(part.n_samples, pick.len());
+    assert_eq!(part.per_sample.index, pick);
+    for (k, &i) in pick.iter().enumerate() {
+        assert_eq!(part.per_sample.labels[k], all.per_sample.labels[i]);
+        assert!((part.per_sample.clean_score[k] - all.per_sample.clean_score[i]).abs() < 1e-5);
+        for a in 0..2 {
+            for e in 0..2 {
+                assert_eq!(
+                    part.per_sample.adv_pred[a][e][k], all.per_sample.adv_pred[a][e][i],
+                    "attack {a}, ε index {e}, sample {i}"
+                );
+            }
+        }
+    }
+    // `limit` keeps the ids of the spread samples too.
+    let spread = RobustEvalConfig {
+        limit: Some(4),
+        ..config.clone()
+    };
+    let r = evaluate_samples(&model, &samples, Split::Test, &spread).unwrap();
+    assert_eq!(
+        r.per_sample.index,
+        dfr_attacks::eval::spread_indices(samples.len(), Some(4))
+    );
+    let beyond = RobustEvalConfig {
+        subset: Some(vec![3, samples.len()]),
+        ..config
+    };
+    assert!(matches!(
+        evaluate_samples(&model, &samples, Split::Test, &beyond),
+        Err(AttackError::InvalidParam { .. })
     ));
 }

@@ -46,6 +46,7 @@ pub mod report;
 pub mod run;
 pub mod study;
 pub mod summary;
+pub mod worst;
 
 pub use arm::{default_arms, ArmSpec, ComparisonSpec};
 pub use config::StudyConfig;

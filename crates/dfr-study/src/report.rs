@@ -7,8 +7,9 @@ use crate::published::{AttackTable, Published, WHY_DIFFERENT};
 use crate::run::RunResult;
 use crate::summary::{
     noise_only_errors, worst_case_evals, worst_case_images, ComparisonSummary, MetricSummary,
-    Summary, WorstEval,
+    Summary,
 };
+use crate::worst::WorstEval;
 use dfr_attacks::{AttackKind, EpsResult, RobustReport};
 use dfr_metrics::{normalized_auc, AucNormalization, BinaryConfusion, Verdict};
 use dfr_report::polars::prelude::DataFrame;
@@ -332,12 +333,17 @@ fn build(cfg: &StudyConfig, runs: &[Vec<RunResult>], s: &Summary, p: &Published)
                     .filter_map(|r| {
                         let images = worst_case_images(r)?;
                         let all: Vec<usize> = (0..images.labels.len()).collect();
-                        WorstEval::of(r.report(AttackKind::Pgd)?, r.worst.first()?, *e)?
-                            .accuracy(&all)
+                        WorstEval::of(r.report(AttackKind::Pgd)?, images, *e)?.accuracy(&all)
                     })
                     .collect();
                 publ.push(stat(&pgd, level).0);
-                evals.push(rs.first().map(|r| worst_case_evals(r, *e).len() as u64));
+                // The most attacks an image met (a run leaves out an attack when the
+                // earlier ones left no image to attack).
+                evals.push(
+                    rs.iter()
+                        .map(|r| worst_case_evals(r, *e).len() as u64)
+                        .max(),
+                );
                 let checks: Vec<bool> = rs
                     .iter()
                     .flat_map(|r| r.worst.iter())
@@ -779,7 +785,11 @@ pub fn write(
             "Robust accuracy as the per-image minimum over PGD-{} with a random start ({} \
              restarts) and APGD-CE-{} (and the published-protocol attacks at the same ε, which \
              evaluated these images too), on {}: a sample counts as robust only if it \
-             survives every attack. The published protocol's \
+             survives every attack. Each worst-case attack runs only on the images that the \
+             attacks before it left correctly classified (AutoAttack's protocol: the same \
+             per-image minimum as attacking every image with every attack, at the cost of the \
+             survivors); `attacks_per_image` is the most attacks an image met, and \
+             `masked_gradient_samples` counts over the images each attack ran on. The published protocol's \
              5-step PGD accuracy on the same images is beside it: if the worst case is far \
              below it, the published protocol overstates robustness. Gradient-masking checks, each of which can fail: \
              `noise_accuracy` is the accuracy under uniform random noise in the same ε-ball \

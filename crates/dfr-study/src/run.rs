@@ -5,6 +5,7 @@
 use crate::cam::{self, CamSummary};
 use crate::config::StudyConfig;
 use crate::error::{Result, StepContext, StudyError};
+use crate::worst::{survivors, WorstEval};
 use candle_core::Device;
 use dfr_attacks::{evaluate_samples, AttackKind, RobustEvalConfig, RobustReport};
 use dfr_data::synth::{generate, SynthOutcome};
@@ -130,10 +131,19 @@ where
     {
         return Ok(c.value);
     }
-    let value = compute()?;
+    cached_write(path, model_id, &key, compute()?)
+}
+
+/// Writes `value` to the cache file `path` (atomically) under `model_id` and `key`.
+fn cached_write<T: Serialize>(
+    path: &Path,
+    model_id: &str,
+    key: &impl Serialize,
+    value: T,
+) -> Result<T> {
     let c = Cached {
         model: model_id.to_string(),
-        key,
+        key: serde_json::to_value(key)?,
         value,
     };
     if let Some(dir) = path.parent() {
@@ -154,18 +164,35 @@ pub fn evaluate_cached(
     path: &Path,
     label: &str,
 ) -> Result<RobustReport> {
-    cached(path, model_id, rec, || {
-        tracing::info!("[attack] {label} over ε {:?}", rec.eps);
-        let r = evaluate_samples(model, samples, split, rec).step(|| label.to_string())?;
-        for s in r.sanity.iter().filter(|s| !s.passed) {
-            tracing::warn!(
-                "[attack] {label}: sanity check {} failed: {}",
-                s.name,
-                s.detail
-            );
-        }
-        Ok(r)
-    })
+    let r: RobustReport = cached(path, model_id, rec, || {
+        evaluate_now(model, samples, split, rec, label)
+    })?;
+    // A report written before reports recorded sample ids cannot be matched by id: redo it.
+    if r.per_sample.index.len() != r.per_sample.labels.len() {
+        let r = evaluate_now(model, samples, split, rec, label)?;
+        return cached_write(path, model_id, rec, r);
+    }
+    Ok(r)
+}
+
+/// One robust evaluation, logged, with its failed sanity checks as warnings.
+fn evaluate_now(
+    model: &EfficientNet,
+    samples: &[Sample],
+    split: Split,
+    rec: &RobustEvalConfig,
+    label: &str,
+) -> Result<RobustReport> {
+    tracing::info!("[attack] {label} over ε {:?}", rec.eps);
+    let r = evaluate_samples(model, samples, split, rec).step(|| label.to_string())?;
+    for s in r.sanity.iter().filter(|s| !s.passed) {
+        tracing::warn!(
+            "[attack] {label}: sanity check {} failed: {}",
+            s.name,
+            s.detail
+        );
+    }
+    Ok(r)
 }
 
 /// The published protocol's evaluation configuration of one attack.
@@ -264,19 +291,27 @@ fn worst_config(
     }
 }
 
-/// The worst-case evaluations: PGD with a random start, `pgd_steps` iterations of step
-/// 2.5·ε/steps (Madry et al.'s schedule), once per restart (each restart its own seed; the
-/// first also runs the steps check, PGD with twice the steps at the largest ε), then APGD-CE;
-/// then the gradient-masking probe: uniform random noise in the ε-ball (PGD with a random
-/// start and step size 0: the noise alone). A sample is robust at ε when it survives every
-/// attack; a white-box attack that fails on an image random noise flips is not finding the
-/// model's errors (gradient masking, or an attack that has not converged). Cached as
-/// `worst-pgd<steps>-r<k>.json`, `worst-apgd<steps>.json` and `noise.json` in `eval_dir`.
+/// The worst-case evaluations at the worst-case grid, on at most `worst_case.limit` test
+/// images spread over the split. First the gradient-masking probe, on all of them: uniform
+/// random noise in the ε-ball (PGD with a random start and step size 0: the noise alone).
+/// Then PGD with a random start, `pgd_steps` iterations of step 2.5·ε/steps (Madry et al.'s
+/// schedule), once per restart (each restart its own seed; the first also runs the steps
+/// check, PGD continued for as many steps again), then APGD-CE. Each of these attacks runs
+/// only on the images that neither the published attacks (`published`) nor the earlier
+/// worst-case attacks have yet misclassified at some ε of the grid (AutoAttack's protocol:
+/// the per-image minimum is the same as attacking every image with every attack, at the
+/// cost of the survivors); an attack with no image left is skipped. A sample is robust at ε
+/// when it survives every attack; a white-box attack that fails on an image random noise
+/// flips is not finding the model's errors (gradient masking, or an attack that has not
+/// converged). Cached as `noise.json`, `worst-pgd<steps>-r<k>.json` and
+/// `worst-apgd<steps>.json` in `eval_dir`; the survivors are part of each attack's cache
+/// key, so an attack reruns when an earlier one changed.
 pub fn evaluate_worst_case(
     cfg: &StudyConfig,
     ec: &ExperimentConfig,
     model: &EfficientNet,
     samples: &[Sample],
+    published: &[(AttackKind, RobustReport)],
     eval_dir: &Path,
     tag: &str,
 ) -> Result<(Vec<RobustReport>, Option<RobustReport>)> {
@@ -292,7 +327,17 @@ pub fn evaluate_worst_case(
         eval_dir,
     };
     let seed = |k: u64| ec.run.seed.wrapping_mul(1000).wrapping_add(k);
-    let mut out = Vec::new();
+    let noise = RobustEvalConfig {
+        alpha: Some(0.0),
+        random_start: true,
+        ..worst_config(cfg, ec, AttackKind::Pgd, 1, seed(999))
+    };
+    let noise = ev.run(
+        &noise,
+        "noise.json",
+        &format!("{tag}: random noise (masking probe)"),
+    )?;
+    let mut attacks = Vec::new();
     for restart in 0..w.pgd_restarts {
         let rec = RobustEvalConfig {
             alpha_ratio: 2.5 / w.pgd_steps as f64,
@@ -306,30 +351,47 @@ pub fn evaluate_worst_case(
                 seed(restart as u64 + 1),
             )
         };
-        out.push(ev.run(
-            &rec,
-            &format!("worst-pgd{}-r{restart}.json", w.pgd_steps),
-            &format!("{tag}: worst case, PGD-{} restart {restart}", w.pgd_steps),
-        )?);
+        let file = format!("worst-pgd{}-r{restart}.json", w.pgd_steps);
+        let label = format!("{tag}: worst case, PGD-{} restart {restart}", w.pgd_steps);
+        attacks.push((rec, file, label));
     }
     if w.apgd_steps > 0 {
         let rec = worst_config(cfg, ec, AttackKind::Apgd, w.apgd_steps, ec.run.seed);
-        out.push(ev.run(
-            &rec,
-            &format!("worst-apgd{}.json", w.apgd_steps),
-            &format!("{tag}: worst case, APGD-CE-{}", w.apgd_steps),
-        )?);
+        let file = format!("worst-apgd{}.json", w.apgd_steps);
+        let label = format!("{tag}: worst case, APGD-CE-{}", w.apgd_steps);
+        attacks.push((rec, file, label));
     }
-    let noise = RobustEvalConfig {
-        alpha: Some(0.0),
-        random_start: true,
-        ..worst_config(cfg, ec, AttackKind::Pgd, 1, seed(999))
-    };
-    let noise = ev.run(
-        &noise,
-        "noise.json",
-        &format!("{tag}: random noise (masking probe)"),
-    )?;
+    let mut out: Vec<RobustReport> = Vec::new();
+    for (rec, file, label) in attacks {
+        let left = {
+            let reference = &noise.per_sample;
+            let per_eps: Vec<Vec<WorstEval<'_>>> = w
+                .eps
+                .iter()
+                .map(|&e| {
+                    published
+                        .iter()
+                        .map(|(_, r)| r)
+                        .chain(&out)
+                        .filter_map(|r| WorstEval::of(r, reference, e))
+                        .collect()
+                })
+                .collect();
+            let per_eps: Vec<&[WorstEval<'_>]> = per_eps.iter().map(Vec::as_slice).collect();
+            survivors(&per_eps, reference)
+        };
+        if left.is_empty() {
+            tracing::info!("[attack] {label}: skipped, no worst-case image left to attack");
+            let _ = std::fs::remove_file(eval_dir.join(&file));
+            continue;
+        }
+        let rec = RobustEvalConfig {
+            limit: None,
+            subset: Some(left),
+            ..rec
+        };
+        out.push(ev.run(&rec, &file, &label)?);
+    }
     Ok((out, Some(noise)))
 }
 
@@ -346,9 +408,11 @@ pub struct RunResult {
     pub val_auc: Option<f64>,
     /// The published protocol, per attack.
     pub reports: Vec<(AttackKind, RobustReport)>,
-    /// The worst-case evaluations (PGD restarts, then APGD).
+    /// The worst-case evaluations (PGD restarts, then APGD), each on the images the
+    /// earlier ones left (an attack with no image left is not here).
     pub worst: Vec<RobustReport>,
-    /// Uniform random noise on the worst-case images (the gradient-masking probe).
+    /// Uniform random noise on the worst-case images (the gradient-masking probe; its
+    /// images are the worst-case images).
     pub noise: Option<RobustReport>,
     /// CAM consistency per attack (at the attack's largest ε).
     pub cam: Vec<CamSummary>,
@@ -367,7 +431,7 @@ impl RunResult {
 
     /// The clean evaluation (identical in every report; from the first).
     pub fn clean(&self) -> Option<&RobustReport> {
-        self.reports.first().map(|(_, r)| r).or(self.worst.first())
+        self.reports.first().map(|(_, r)| r).or(self.noise.as_ref())
     }
 }
 
@@ -384,7 +448,7 @@ pub fn run_one(
     let (training, model) = train_and_load(ec, &tag, device)?;
     let eval_dir = ec.run_dir().join("eval");
     let reports = evaluate_attacks(cfg, ec, &model, samples, &eval_dir, &tag)?;
-    let (worst, noise) = evaluate_worst_case(cfg, ec, &model, samples, &eval_dir, &tag)?;
+    let (worst, noise) = evaluate_worst_case(cfg, ec, &model, samples, &reports, &eval_dir, &tag)?;
     let model_id = checkpoint_id(ec)?;
     let cam_key = serde_json::json!({
         "cam": cfg.cam, "stage": cfg.cam_stage()?, "attacks": cfg.attacks, "split": cfg.eval.split,

@@ -7,6 +7,7 @@
 use crate::config::StudyConfig;
 use crate::error::Result;
 use crate::run::RunResult;
+use crate::worst::{robust, WorstEval};
 use dfr_attacks::{AttackKind, PerSample, RobustReport};
 use dfr_metrics::{
     bootstrap_seeds_and_items, compare_paired, detectable_difference, mean_ci, normalized_auc,
@@ -72,7 +73,7 @@ impl Metric {
             MetricKind::NaucAccuracy(k) | MetricKind::NaucMacroF1(k) => {
                 run.report(k).map(|r| &r.per_sample)
             }
-            MetricKind::WorstCase(_) => run.worst.first().map(|r| &r.per_sample),
+            MetricKind::WorstCase(_) => worst_case_images(run),
             MetricKind::CamIinc(_) | MetricKind::ValRocAuc => None,
         };
         p.map_or(0, |p| p.labels.len())
@@ -131,15 +132,11 @@ impl Metric {
                     return None;
                 }
                 let it = items_of(worst_case_images(run)?);
-                let mut robust = 0usize;
+                let mut n_robust = 0usize;
                 for &i in &it {
-                    let mut ok = true;
-                    for w in &evals {
-                        ok &= w.correct(i)?;
-                    }
-                    robust += usize::from(ok);
+                    n_robust += usize::from(robust(&evals, i)?);
                 }
-                (!it.is_empty()).then(|| robust as f64 / it.len() as f64)
+                (!it.is_empty()).then(|| n_robust as f64 / it.len() as f64)
             }
             MetricKind::CamIinc(k) => run.cam.iter().find(|c| c.attack == k)?.summary.iinc,
             MetricKind::ValRocAuc => run.val_auc,
@@ -161,91 +158,24 @@ fn eps_indices(r: &RobustReport, k: AttackKind) -> (Vec<f64>, Vec<usize>) {
         .unzip()
 }
 
-/// One single-attack evaluation counted in the worst case at one ε: its per-sample data, the
-/// ε's index in its grid and, for a published evaluation of the whole split, where each
-/// worst-case image sits in it.
-#[derive(Debug, Clone)]
-pub struct WorstEval<'a> {
-    per_sample: &'a PerSample,
-    eps_index: usize,
-    map: Option<Vec<usize>>,
-}
-
-impl<'a> WorstEval<'a> {
-    /// `r`'s evaluation at `eps` of the images of `worst` (the first worst-case report):
-    /// `r` itself when it evaluated the same images (the same `limit`), its entries at the
-    /// worst-case images when it evaluated the whole split, `None` otherwise (no such ε, more
-    /// than one attack, or other images: their labels and clean predictions must agree).
-    pub fn of(r: &'a RobustReport, worst: &RobustReport, eps: f64) -> Option<WorstEval<'a>> {
-        let a = r.attacks.first()?;
-        let eps_index = a.results.iter().position(|e| e.eps == eps)?;
-        let p = &r.per_sample;
-        if p.adv_pred.len() != 1 {
-            return None;
-        }
-        let w = &worst.per_sample;
-        let map = if r.config.limit == worst.config.limit {
-            None
-        } else {
-            if r.config.limit.is_some() {
-                return None;
-            }
-            let map = dfr_attacks::eval::spread_indices(p.labels.len(), worst.config.limit);
-            let same = map.len() == w.labels.len()
-                && map.iter().enumerate().all(|(i, &j)| {
-                    p.labels[j] == w.labels[i]
-                        && p.clean_pred[j] == w.clean_pred[i]
-                        && (p.clean_score[j] - w.clean_score[i]).abs() <= 1e-4
-                });
-            if !same {
-                return None;
-            }
-            Some(map)
-        };
-        Some(WorstEval {
-            per_sample: p,
-            eps_index,
-            map,
-        })
-    }
-
-    /// Whether worst-case image `i` is classified correctly under this attack.
-    pub fn correct(&self, i: usize) -> Option<bool> {
-        let j = match &self.map {
-            Some(m) => *m.get(i)?,
-            None => i,
-        };
-        let p = self.per_sample;
-        Some(p.adv_pred.first()?.get(self.eps_index)?.get(j)? == p.labels.get(j)?)
-    }
-
-    /// Accuracy over the worst-case images `items`.
-    pub fn accuracy(&self, items: &[usize]) -> Option<f64> {
-        let mut ok = 0usize;
-        for &i in items {
-            ok += usize::from(self.correct(i)?);
-        }
-        (!items.is_empty()).then(|| ok as f64 / items.len() as f64)
-    }
-}
-
-/// The worst-case images of `run` (those of its first worst-case report).
+/// The worst-case images of `run`: those of its random-noise probe, which runs first on
+/// all of them (see [`crate::worst`]).
 pub fn worst_case_images(run: &RunResult) -> Option<&PerSample> {
-    run.worst.first().map(|w| &w.per_sample)
+    run.noise.as_ref().map(|w| &w.per_sample)
 }
 
-/// Every single-attack evaluation of `run` at `eps` that covers the worst-case images: the
-/// worst-case attacks, and the published ones whose grid holds `eps` (on the same images,
-/// or on the whole split, restricted to them). A worst-case image is robust when it
-/// survives all of them.
+/// Every single-attack evaluation of `run` at `eps` that covers worst-case images: the
+/// worst-case attacks (each on the images the earlier ones left), and the published ones
+/// whose grid holds `eps` (on the whole split, matched to the worst-case images by id). A
+/// worst-case image is robust when it survives all of those that evaluated it.
 pub fn worst_case_evals(run: &RunResult, eps: f64) -> Vec<WorstEval<'_>> {
-    let Some(w0) = run.worst.first() else {
+    let Some(reference) = worst_case_images(run) else {
         return Vec::new();
     };
     run.worst
         .iter()
         .chain(run.reports.iter().map(|(_, r)| r))
-        .filter_map(|r| WorstEval::of(r, w0, eps))
+        .filter_map(|r| WorstEval::of(r, reference, eps))
         .collect()
 }
 
@@ -259,7 +189,7 @@ pub fn noise_only_errors(run: &RunResult, eps: f64) -> Option<(usize, usize)> {
     let evals = worst_case_evals(run, eps);
     let mut count = 0;
     for i in 0..p.labels.len() {
-        let robust = evals.iter().all(|w| w.correct(i) == Some(true));
+        let robust = robust(&evals, i) == Some(true);
         let noise_wrong = p.adv_pred.first()?.get(ni)?.get(i)? != &p.labels[i];
         count += usize::from(robust && noise_wrong);
     }

@@ -152,6 +152,7 @@ pub struct RobustReport {
 ///
 /// ```
 /// let p = dfr_attacks::PerSample {
+///     index: vec![0, 1, 2],
 ///     labels: vec![0, 1, 1],
 ///     clean_pred: vec![0, 1, 0],
 ///     clean_score: vec![0.1, 0.9, 0.4],
@@ -163,6 +164,11 @@ pub struct RobustReport {
 /// ```
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct PerSample {
+    /// Each sample's id: its index in the list [`crate::evaluate_samples`] was given (the
+    /// split), whatever `limit` or `subset` chose; the batch's ids otherwise. Empty in
+    /// reports written before it existed.
+    #[serde(default)]
+    pub index: Vec<usize>,
     /// True labels (0 = real, 1 = fake).
     pub labels: Vec<u32>,
     /// Clean predictions.
@@ -345,6 +351,7 @@ impl RobustReport {
             elapsed_s,
             adversarial_dir,
             per_sample: PerSample {
+                index: col.ids.iter().map(|&i| i as usize).collect(),
                 labels: labels.clone(),
                 clean_pred: col.clean.iter().map(|o| o.pred).collect(),
                 clean_score: col.clean.iter().map(|o| o.score).collect(),
