@@ -131,19 +131,10 @@ where
     {
         return Ok(c.value);
     }
-    cached_write(path, model_id, &key, compute()?)
-}
-
-/// Writes `value` to the cache file `path` (atomically) under `model_id` and `key`.
-fn cached_write<T: Serialize>(
-    path: &Path,
-    model_id: &str,
-    key: &impl Serialize,
-    value: T,
-) -> Result<T> {
+    let value = compute()?;
     let c = Cached {
         model: model_id.to_string(),
-        key: serde_json::to_value(key)?,
+        key,
         value,
     };
     if let Some(dir) = path.parent() {
@@ -164,36 +155,25 @@ pub fn evaluate_cached(
     path: &Path,
     label: &str,
 ) -> Result<RobustReport> {
-    let r: RobustReport = cached(path, model_id, rec, || {
-        evaluate_now(model, samples, split, rec, label)
-    })?;
-    // A report written before reports recorded sample ids cannot be matched by id: redo it.
-    if r.per_sample.index.len() != r.per_sample.labels.len() {
-        let r = evaluate_now(model, samples, split, rec, label)?;
-        return cached_write(path, model_id, rec, r);
-    }
-    Ok(r)
+    let key = serde_json::json!({ "report_format": REPORT_FORMAT, "eval": rec });
+    cached(path, model_id, &key, || {
+        tracing::info!("[attack] {label} over ε {:?}", rec.eps);
+        let r = evaluate_samples(model, samples, split, rec).step(|| label.to_string())?;
+        for s in r.sanity.iter().filter(|s| !s.passed) {
+            tracing::warn!(
+                "[attack] {label}: sanity check {} failed: {}",
+                s.name,
+                s.detail
+            );
+        }
+        Ok(r)
+    })
 }
 
-/// One robust evaluation, logged, with its failed sanity checks as warnings.
-fn evaluate_now(
-    model: &EfficientNet,
-    samples: &[Sample],
-    split: Split,
-    rec: &RobustEvalConfig,
-    label: &str,
-) -> Result<RobustReport> {
-    tracing::info!("[attack] {label} over ε {:?}", rec.eps);
-    let r = evaluate_samples(model, samples, split, rec).step(|| label.to_string())?;
-    for s in r.sanity.iter().filter(|s| !s.passed) {
-        tracing::warn!(
-            "[attack] {label}: sanity check {} failed: {}",
-            s.name,
-            s.detail
-        );
-    }
-    Ok(r)
-}
+/// The version of the cached evaluation reports, part of their cache key: 2 since reports
+/// record each sample's id ([`dfr_attacks::PerSample::index`]), which the worst case matches
+/// evaluations by; a report of an earlier format is recomputed, not misread.
+const REPORT_FORMAT: u32 = 2;
 
 /// The published protocol's evaluation configuration of one attack.
 pub fn published_config(
@@ -382,7 +362,14 @@ pub fn evaluate_worst_case(
         };
         if left.is_empty() {
             tracing::info!("[attack] {label}: skipped, no worst-case image left to attack");
-            let _ = std::fs::remove_file(eval_dir.join(&file));
+            // A report of an earlier run of this attack would describe other images.
+            let stale = eval_dir.join(&file);
+            match std::fs::remove_file(&stale) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(e).step(|| format!("removing {}", stale.display()));
+                }
+                _ => {}
+            }
             continue;
         }
         let rec = RobustEvalConfig {
