@@ -160,7 +160,7 @@ pub fn run(a: CamArgs) -> Result<()> {
     }
     println!(
         "{:<40} {:>6} {:>7} {:>8} {:>8} {:>8} {:>8}",
-        "image", "pred", "p_fake", "adv", "IINC↓", "pearson↑", "SSIM↑"
+        "image", "pred", "p_fake", "adv", "NC↓", "pearson↑", "SSIM↑"
     );
     for e in &entries {
         let r = match e {
@@ -177,7 +177,7 @@ pub fn run(a: CamArgs) -> Result<()> {
             r.predicted,
             r.fake_probability,
             r.adversarial_predicted.unwrap_or("-"),
-            c.map(|c| format!("{:.3}", c.iinc)).unwrap_or("-".into()),
+            c.map(|c| format!("{:.3}", c.non_containment)).unwrap_or("-".into()),
             c.and_then(|c| c.pearson)
                 .map(|p| format!("{p:.3}"))
                 .unwrap_or("-".into()),

@@ -118,7 +118,7 @@ fn synth_train_predict_attack_cam() {
         ],
         d,
     ));
-    assert!(cam.contains("IINC"), "{cam}");
+    assert!(cam.contains("NC↓"), "{cam}");
     for f in [
         "0000_pggan_v1_00000_clean.png",
         "0000_pggan_v1_00000_fgsm_0.01.png",

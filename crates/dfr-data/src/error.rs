@@ -114,6 +114,18 @@ pub enum DataError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// A manipulation mask does not fit its image.
+    #[error("mask `{mask}` is {mask_size} but its image `{image}` is {image_size}: a mask must have its image's size")]
+    MaskSize {
+        /// The mask file.
+        mask: PathBuf,
+        /// The image file.
+        image: PathBuf,
+        /// The mask's `width×height`.
+        mask_size: String,
+        /// The image's `width×height`.
+        image_size: String,
+    },
     /// Image encoding error (synthetic data).
     #[error("cannot encode `{path}`: {message}")]
     Encode {

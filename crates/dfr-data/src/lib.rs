@@ -8,6 +8,7 @@
 //! * [`loader`] — deterministic, parallel, prefetching batching: every random choice derives
 //!   from `(seed, epoch, sample index)`, so batches do not depend on the thread count.
 //! * [`synth`] — the synthetic DFFD generator, so that every stage runs offline.
+//! * [`mask`] — ground-truth manipulation masks (`<root>/masks/<source>/<split>/<file>`).
 //! * [`inspect`] — counts per split × source × label, class weights and bad files.
 //!
 //! The crate has no tensor-library dependency: batches are plain `Vec<f32>` in NCHW order.
@@ -20,6 +21,7 @@ pub mod image;
 pub mod inspect;
 pub mod layout;
 pub mod loader;
+pub mod mask;
 pub mod rng;
 pub mod sample;
 pub mod synth;

@@ -3,6 +3,7 @@
 
 mod layouts;
 mod loader;
+mod masks;
 mod synth;
 mod synth_learnability;
 mod torchvision_parity;

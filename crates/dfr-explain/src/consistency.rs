@@ -3,13 +3,13 @@
 //!
 //! | metric | range | identical maps | direction |
 //! |---|---|---|---|
-//! | [`iinc`] (Inverse Intersection Non-Containment) | [0, 1] for maps in [0, 1] | 0 | **lower** is more consistent |
+//! | [`non_containment`] (the IINC formula between two maps) | [0, 1] for maps in [0, 1] | 0 | **lower** is more consistent |
 //! | [`pearson`] (correlation coefficient) | [−1, 1], `None` for a constant map | 1 | **higher** is more consistent |
 //! | [`ssim`] (structural similarity) | [−1, 1] | 1 | **higher** is more consistent |
 //! | [`top_k_iou`] (IoU of the top-k % pixels) | [0, 1] | 1 | **higher** is more consistent |
 //!
 //! Sums are accumulated in f64. Every function validates its input (equal lengths,
-//! non-empty, finite values; non-negative maps for IINC) and returns
+//! non-empty, finite values; non-negative maps for non-containment) and returns
 //! [`ExplainError::InvalidInput`] instead of panicking.
 
 use serde::{Deserialize, Serialize};
@@ -36,37 +36,28 @@ fn check_pair(a: &[f32], b: &[f32]) -> Result<()> {
     Ok(())
 }
 
-/// IINC, Inverse Intersection Non-Containment (Dang et al., "On the Detection of
-/// Digital Face Manipulation", CVPR 2020), as the reference vectors define it, with
-/// `|·|` the sum over pixels, `I = min(a, b)`, `U = max(a, b)` element-wise:
-///
-/// - 0 if both maps are all zero, 1 if exactly one is;
-/// - else `(2 − |I|/|a| − |I|/|b|) / (3 − |U|/npixels)`.
-///
-/// 0 means identical maps; **lower is more consistent** (at most 1 for maps in [0, 1]).
-/// Symmetric in `a` and `b`. Errors on negative or non-finite values.
-///
-/// ```
-/// use dfr_explain::consistency::iinc;
-/// let a = [1.0, 1.0, 0.0, 0.0];
-/// assert_eq!(iinc(&a, &a)?, 0.0); // identical
-/// assert_eq!(iinc(&a, &[0.0; 4])?, 1.0); // one map empty
-/// // half overlap: |I| = 1, |a| = |b| = 2, |U| = 3 → (2 − ½ − ½) / (3 − ¾) = 4/9
-/// let b = [0.0, 1.0, 1.0, 0.0];
-/// assert!((iinc(&a, &b)? - 4.0 / 9.0).abs() < 1e-12);
-/// # Ok::<(), dfr_explain::ExplainError>(())
-/// ```
-pub fn iinc(a: &[f32], b: &[f32]) -> Result<f64> {
+/// The parts of the IINC formula of Dang et al. (CVPR 2020) that its two uses share, with
+/// `|·|` the sum over pixels, `I = min(a, b)`, `U = max(a, b)` element-wise.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct IincTerms {
+    /// `a` is all zero.
+    pub a_empty: bool,
+    /// `b` is all zero.
+    pub b_empty: bool,
+    /// `2 − |I|/|a| − |I|/|b|` (0 when either map is empty, where it is undefined).
+    pub non_containment: f64,
+    /// `|U| / npixels`, the mean of the union.
+    pub mean_union: f64,
+}
+
+/// [`IincTerms`] of two maps; errors on unequal sizes, empty slices, negative or
+/// non-finite values.
+pub(crate) fn iinc_terms(a: &[f32], b: &[f32]) -> Result<IincTerms> {
     check_pair(a, b)?;
     if a.iter().chain(b).any(|&v| v < 0.0) {
-        return Err(ExplainError::invalid("IINC needs non-negative maps"));
-    }
-    let zero_a = a.iter().all(|&v| v == 0.0);
-    let zero_b = b.iter().all(|&v| v == 0.0);
-    match (zero_a, zero_b) {
-        (true, true) => return Ok(0.0),
-        (true, false) | (false, true) => return Ok(1.0),
-        _ => {}
+        return Err(ExplainError::invalid(
+            "the IINC formula needs non-negative maps",
+        ));
     }
     let (mut sa, mut sb, mut si, mut su) = (0f64, 0f64, 0f64, 0f64);
     for (&x, &y) in a.iter().zip(b) {
@@ -76,9 +67,53 @@ pub fn iinc(a: &[f32], b: &[f32]) -> Result<f64> {
         si += x.min(y);
         su += x.max(y);
     }
-    let n = a.len() as f64;
+    let (a_empty, b_empty) = (sa == 0.0, sb == 0.0);
     // (si/sa + si/sb) is commutative, so the result is exactly symmetric
-    Ok((2.0 - (si / sa + si / sb)) / (3.0 - su / n))
+    let non_containment = if a_empty || b_empty {
+        0.0
+    } else {
+        2.0 - (si / sa + si / sb)
+    };
+    Ok(IincTerms {
+        a_empty,
+        b_empty,
+        non_containment,
+        mean_union: su / a.len() as f64,
+    })
+}
+
+/// Non-containment of two maps of the same image (e.g. the clean and the adversarial
+/// Grad-CAM): the IINC formula of Dang et al. ("On the Detection of Digital Face
+/// Manipulation", CVPR 2020) applied between two maps, as the reference vectors define it,
+/// with `|·|` the sum over pixels, `I = min(a, b)`, `U = max(a, b)` element-wise:
+///
+/// - 0 if both maps are all zero, 1 if exactly one is;
+/// - else `(2 − |I|/|a| − |I|/|b|) / (3 − |U|/npixels)`.
+///
+/// 0 means identical maps; **lower is more consistent** (at most 1 for maps in [0, 1]).
+/// Symmetric in `a` and `b`. Errors on negative or non-finite values.
+///
+/// This is not Dang et al.'s IINC, which compares an attention map with the ground-truth
+/// manipulation mask and keeps the `1/(3 − |U|/npixels)` factor in the one-empty case
+/// too: that metric is [`crate::localisation::iinc`].
+///
+/// ```
+/// use dfr_explain::consistency::non_containment;
+/// let a = [1.0, 1.0, 0.0, 0.0];
+/// assert_eq!(non_containment(&a, &a)?, 0.0); // identical
+/// assert_eq!(non_containment(&a, &[0.0; 4])?, 1.0); // one map empty
+/// // half overlap: |I| = 1, |a| = |b| = 2, |U| = 3 → (2 − ½ − ½) / (3 − ¾) = 4/9
+/// let b = [0.0, 1.0, 1.0, 0.0];
+/// assert!((non_containment(&a, &b)? - 4.0 / 9.0).abs() < 1e-12);
+/// # Ok::<(), dfr_explain::ExplainError>(())
+/// ```
+pub fn non_containment(a: &[f32], b: &[f32]) -> Result<f64> {
+    let t = iinc_terms(a, b)?;
+    Ok(match (t.a_empty, t.b_empty) {
+        (true, true) => 0.0,
+        (true, false) | (false, true) => 1.0,
+        _ => t.non_containment / (3.0 - t.mean_union),
+    })
 }
 
 /// Pearson correlation coefficient of the pixel values; `None` when either map is
@@ -300,8 +335,10 @@ impl Default for ConsistencyOptions {
 /// The consistency metrics of one pair of maps.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ConsistencyReport {
-    /// [`iinc`]: 0 = identical, **lower is more consistent**, in [0, 1].
-    pub iinc: f64,
+    /// [`non_containment`]: 0 = identical, **lower is more consistent**, in [0, 1]
+    /// (read as `iinc` from files written before the rename).
+    #[serde(alias = "iinc")]
+    pub non_containment: f64,
     /// [`pearson`]: **higher is more consistent**, in [−1, 1]; `None` (JSON `null`)
     /// when a map is constant.
     pub pearson: Option<f64>,
@@ -321,8 +358,8 @@ pub struct ConsistencyReport {
 /// The metrics of [`ConsistencyReport`], for tables that need each one's direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ConsistencyMetric {
-    /// [`iinc`] (lower is more consistent).
-    Iinc,
+    /// [`non_containment`] (lower is more consistent).
+    NonContainment,
     /// [`pearson`] (higher is more consistent).
     Pearson,
     /// [`ssim`] (higher is more consistent).
@@ -334,7 +371,7 @@ pub enum ConsistencyMetric {
 impl ConsistencyMetric {
     /// All metrics in report order.
     pub const ALL: [ConsistencyMetric; 4] = [
-        ConsistencyMetric::Iinc,
+        ConsistencyMetric::NonContainment,
         ConsistencyMetric::Pearson,
         ConsistencyMetric::Ssim,
         ConsistencyMetric::TopKIou,
@@ -343,16 +380,16 @@ impl ConsistencyMetric {
     /// Short name (the [`ConsistencyReport`] field).
     pub fn name(self) -> &'static str {
         match self {
-            ConsistencyMetric::Iinc => "iinc",
+            ConsistencyMetric::NonContainment => "non_containment",
             ConsistencyMetric::Pearson => "pearson",
             ConsistencyMetric::Ssim => "ssim",
             ConsistencyMetric::TopKIou => "top_k_iou",
         }
     }
 
-    /// Whether a higher value means more consistent maps (false only for IINC).
+    /// Whether a higher value means more consistent maps (false only for non-containment).
     pub fn higher_is_better(self) -> bool {
-        !matches!(self, ConsistencyMetric::Iinc)
+        !matches!(self, ConsistencyMetric::NonContainment)
     }
 }
 
@@ -360,7 +397,7 @@ impl ConsistencyReport {
     /// The value of `metric` (`None` only for an undefined Pearson coefficient).
     pub fn get(&self, metric: ConsistencyMetric) -> Option<f64> {
         match metric {
-            ConsistencyMetric::Iinc => Some(self.iinc),
+            ConsistencyMetric::NonContainment => Some(self.non_containment),
             ConsistencyMetric::Pearson => self.pearson,
             ConsistencyMetric::Ssim => Some(self.ssim),
             ConsistencyMetric::TopKIou => Some(self.top_k_iou),
@@ -377,7 +414,7 @@ pub fn consistency(
     opts: &ConsistencyOptions,
 ) -> Result<ConsistencyReport> {
     Ok(ConsistencyReport {
-        iinc: iinc(a, b)?,
+        non_containment: non_containment(a, b)?,
         pearson: pearson(a, b)?,
         ssim: ssim(a, b, height, width, &opts.ssim)?,
         top_k_iou: top_k_iou(a, b, opts.top_k_percent)?,
@@ -415,7 +452,7 @@ pub fn consistency_batch(
 
 /// Means of [`ConsistencyReport`]s over a set of image pairs.
 ///
-/// Pairs of two all-zero maps are left out of every mean and counted instead: IINC calls two
+/// Pairs of two all-zero maps are left out of every mean and counted instead: non-containment calls two
 /// empty maps identical (0) and SSIM gives them 1, which would reward a model whose CAMs are
 /// empty. Pairs with one empty map stay in (they are maximally inconsistent) and are counted.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -432,8 +469,10 @@ pub struct ConsistencySummary {
     pub a_empty: usize,
     /// Pairs whose second map (`b`, adversarial) is all zero.
     pub b_empty: usize,
-    /// Mean IINC (lower is more consistent); `None` without informative pairs.
-    pub iinc: Option<f64>,
+    /// Mean [`non_containment`] (lower is more consistent); `None` without informative
+    /// pairs (read as `iinc` from files written before the rename).
+    #[serde(alias = "iinc")]
+    pub non_containment: Option<f64>,
     /// Mean Pearson coefficient over the informative pairs where it is defined (higher is
     /// more consistent); `None` if it is defined for none.
     pub pearson: Option<f64>,
@@ -453,14 +492,14 @@ impl ConsistencySummary {
     /// let o = ConsistencyOptions::default();
     /// let a = [1.0, 0.5, 0.0, 0.0];
     /// let reports = [
-    ///     consistency(&a, &a, 2, 2, &o)?,             // identical: IINC 0
-    ///     consistency(&a, &[0.0; 4], 2, 2, &o)?,      // adversarial map empty: IINC 1
+    ///     consistency(&a, &a, 2, 2, &o)?,             // identical: non-containment 0
+    ///     consistency(&a, &[0.0; 4], 2, 2, &o)?,      // adversarial map empty: 1
     ///     consistency(&[0.0; 4], &[0.0; 4], 2, 2, &o)?, // both empty: left out
     /// ];
     /// let s = ConsistencySummary::from_reports(&reports).unwrap();
     /// assert_eq!((s.n, s.n_informative, s.both_empty, s.one_empty), (3, 2, 1, 1));
     /// assert_eq!((s.a_empty, s.b_empty), (1, 2));
-    /// assert_eq!(s.iinc, Some(0.5));
+    /// assert_eq!(s.non_containment, Some(0.5));
     /// # Ok::<(), dfr_explain::ExplainError>(())
     /// ```
     pub fn from_reports(reports: &[ConsistencyReport]) -> Option<Self> {
@@ -483,7 +522,7 @@ impl ConsistencySummary {
             one_empty: kept.iter().filter(|r| r.a_empty != r.b_empty).count(),
             a_empty: reports.iter().filter(|r| r.a_empty).count(),
             b_empty: reports.iter().filter(|r| r.b_empty).count(),
-            iinc: mean(|r| r.iinc),
+            non_containment: mean(|r| r.non_containment),
             pearson: (!defined.is_empty())
                 .then(|| defined.iter().sum::<f64>() / defined.len() as f64),
             pearson_undefined: kept.len() - defined.len(),
@@ -514,17 +553,17 @@ mod tests {
     }
 
     #[test]
-    fn iinc_properties() {
+    fn non_containment_properties() {
         let a = pseudo_random(64, 1);
         let b = pseudo_random(64, 2);
-        assert_eq!(iinc(&a, &a).unwrap(), 0.0);
+        assert_eq!(non_containment(&a, &a).unwrap(), 0.0);
         let z = vec![0f32; 64];
-        assert_eq!(iinc(&z, &z).unwrap(), 0.0);
-        assert_eq!(iinc(&a, &z).unwrap(), 1.0);
-        assert_eq!(iinc(&z, &b).unwrap(), 1.0);
+        assert_eq!(non_containment(&z, &z).unwrap(), 0.0);
+        assert_eq!(non_containment(&a, &z).unwrap(), 1.0);
+        assert_eq!(non_containment(&z, &b).unwrap(), 1.0);
         // symmetric
-        assert_eq!(iinc(&a, &b).unwrap(), iinc(&b, &a).unwrap());
-        let v = iinc(&a, &b).unwrap();
+        assert_eq!(non_containment(&a, &b).unwrap(), non_containment(&b, &a).unwrap());
+        let v = non_containment(&a, &b).unwrap();
         assert!(v > 0.0 && v < 1.0, "{v}");
         // disjoint supports: I = 0, numerator 2, denominator 3 − |U|/n
         let mut d1 = vec![0f32; 4];
@@ -532,16 +571,16 @@ mod tests {
         d1[0] = 1.0;
         d2[3] = 1.0;
         let want = 2.0 / (3.0 - 2.0 / 4.0);
-        assert!((iinc(&d1, &d2).unwrap() - want).abs() < 1e-12);
-        // containment lowers IINC compared with disjoint maps
+        assert!((non_containment(&d1, &d2).unwrap() - want).abs() < 1e-12);
+        // containment lowers non-containment compared with disjoint maps
         let mut d3 = d1.clone();
         d3[1] = 1.0;
-        assert!(iinc(&d1, &d3).unwrap() < iinc(&d1, &d2).unwrap());
+        assert!(non_containment(&d1, &d3).unwrap() < non_containment(&d1, &d2).unwrap());
         // bad input
-        assert!(iinc(&a, &b[..10]).is_err());
-        assert!(iinc(&[], &[]).is_err());
-        assert!(iinc(&[-1.0, 0.5], &[0.5, 0.5]).is_err());
-        assert!(iinc(&[f32::NAN, 0.5], &[0.5, 0.5]).is_err());
+        assert!(non_containment(&a, &b[..10]).is_err());
+        assert!(non_containment(&[], &[]).is_err());
+        assert!(non_containment(&[-1.0, 0.5], &[0.5, 0.5]).is_err());
+        assert!(non_containment(&[f32::NAN, 0.5], &[0.5, 0.5]).is_err());
     }
 
     #[test]
@@ -620,7 +659,7 @@ mod tests {
         let b = pseudo_random(256, 8);
         let o = ConsistencyOptions::default();
         let r = consistency(&a, &a, 16, 16, &o).unwrap();
-        assert_eq!(r.iinc, 0.0);
+        assert_eq!(r.non_containment, 0.0);
         assert!((r.pearson.unwrap() - 1.0).abs() < 1e-12);
         assert!((r.ssim - 1.0).abs() < 1e-12);
         assert_eq!(r.top_k_iou, 1.0);
@@ -632,7 +671,7 @@ mod tests {
         let other: Vec<f32> = b.iter().chain(&z).copied().collect();
         let reports = consistency_batch(&both, &other, 16, 16, &o).unwrap();
         assert_eq!(reports.len(), 2);
-        assert_eq!(reports[1].iinc, 1.0);
+        assert_eq!(reports[1].non_containment, 1.0);
         assert_eq!(reports[1].pearson, None);
         assert!(serde_json::to_string(&reports[1])
             .unwrap()
@@ -645,14 +684,14 @@ mod tests {
         assert_eq!((s.one_empty, s.b_empty, s.a_empty), (1, 1, 0));
         // only empty pairs: counted, and no mean claims they are consistent
         let empty = consistency(&z, &z, 16, 16, &o).unwrap();
-        assert!(empty.a_empty && empty.b_empty && empty.iinc == 0.0);
+        assert!(empty.a_empty && empty.b_empty && empty.non_containment == 0.0);
         let s = ConsistencySummary::from_reports(&[empty, empty]).unwrap();
         assert_eq!((s.n, s.n_informative, s.both_empty), (2, 0, 2));
         assert_eq!(
-            (s.iinc, s.ssim, s.top_k_iou, s.pearson),
+            (s.non_containment, s.ssim, s.top_k_iou, s.pearson),
             (None, None, None, None)
         );
-        assert!(!ConsistencyMetric::Iinc.higher_is_better());
+        assert!(!ConsistencyMetric::NonContainment.higher_is_better());
         assert!(ConsistencyMetric::ALL[1..]
             .iter()
             .all(|m| m.higher_is_better()));

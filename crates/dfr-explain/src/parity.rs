@@ -7,7 +7,7 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 
-use crate::consistency::{iinc, pearson};
+use crate::consistency::{non_containment, pearson};
 use crate::error::{ExplainError, Result};
 use crate::gradcam::{gradcam, postprocess_cam, Target};
 
@@ -30,7 +30,7 @@ pub const CAM_TOLERANCE: f64 = 5e-5;
 /// 5.0's own `cv2.resize` reproduces the reference `cam` to 1.01e-6, this crate to
 /// 1.04e-6 (float32 rounding of the scaling and interpolation).
 pub const POSTPROCESS_TOLERANCE: f64 = 2e-6;
-/// Tolerance of IINC and Pearson (f64 sums of the same float32 maps).
+/// Tolerance of non-containment (the fixture's `iinc`) and Pearson (f64 sums of the same float32 maps).
 pub const METRIC_TOLERANCE: f64 = 1e-6;
 
 pub use dfr_parity::Check;
@@ -127,7 +127,7 @@ pub fn gradcam_checks(dir: &Path) -> Result<Vec<Check>> {
     ])
 }
 
-/// IINC and Pearson of each pair in `cam_consistency_case.safetensors` against
+/// Non-containment (key `iinc`) and Pearson of each pair in `cam_consistency_case.safetensors` against
 /// `metrics_case.json` (`pearson` null ⇔ [`pearson`] returns `None`).
 pub fn consistency_checks(dir: &Path) -> Result<Vec<Check>> {
     let file = CAM_CONSISTENCY_CASE_FILE;
@@ -167,7 +167,7 @@ pub fn consistency_checks(dir: &Path) -> Result<Vec<Check>> {
         let want = want_iinc[i].ok_or_else(|| {
             ExplainError::Fixture(format!("{METRICS_CASE_FILE}: iinc[{i}] is not a number"))
         })?;
-        let err = (iinc(x, y)? - want).abs();
+        let err = (non_containment(x, y)? - want).abs();
         checks.push(Check::within(
             format!("consistency/iinc[{i}]"),
             if err.is_finite() { err } else { f64::INFINITY },

@@ -2,4 +2,5 @@
 //! dependency tree, so one per crate keeps build time and disk use down).
 
 mod gradcam;
+mod localisation;
 mod parity;

@@ -382,7 +382,7 @@ fn build(cfg: &StudyConfig, runs: &[Vec<RunResult>], s: &Summary, p: &Published)
     };
 
     // CAM consistency.
-    let (mut attack, mut model, mut iinc, mut iincpm, mut pear, mut ssim, mut iou) =
+    let (mut attack, mut model, mut nc, mut ncpm, mut pear, mut ssim, mut iou) =
         (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
     let (mut images, mut both, mut one) = (vec![], vec![], vec![]);
     for (kind, _) in cfg.attacks.grids() {
@@ -396,9 +396,9 @@ fn build(cfg: &StudyConfig, runs: &[Vec<RunResult>], s: &Summary, p: &Published)
             }
             attack.push(kind.name().to_string());
             model.push(arm_label(cfg, i));
-            let (m, pm) = ms(s.metric(&cfg.arms[i].name, &format!("{}_cam_iinc", kind.name())));
-            iinc.push(m);
-            iincpm.push(pm);
+            let (m, pm) = ms(s.metric(&cfg.arms[i].name, &format!("{}_cam_non_containment", kind.name())));
+            nc.push(m);
+            ncpm.push(pm);
             let mean = |f: fn(&dfr_explain::ConsistencySummary) -> Option<f64>| {
                 let v: Vec<f64> = sums.iter().filter_map(|c| f(&c.summary)).collect();
                 stat(&v, level).0
@@ -418,8 +418,8 @@ fn build(cfg: &StudyConfig, runs: &[Vec<RunResult>], s: &Summary, p: &Published)
     let cam = frame(vec![
         col!("attack", attack),
         col!("model", model),
-        col!("iinc", iinc),
-        col!("iinc_pm", iincpm),
+        col!("non_containment", nc),
+        col!("non_containment_pm", ncpm),
         col!("pearson", pear),
         col!("ssim", ssim),
         col!("top20_iou", iou),
@@ -567,7 +567,7 @@ fn images_of(cfg: &StudyConfig, s: &Summary, metric: &str) -> String {
             .limit
             .map_or(s.test_images, |l| l.min(s.test_images));
         format!("{n} worst-case test images")
-    } else if metric.ends_with("_cam_iinc") {
+    } else if metric.ends_with("_cam_non_containment") {
         format!("{} Grad-CAM test images", cfg.cam.images.min(s.test_images))
     } else {
         format!("{} test images", s.test_images)
@@ -600,10 +600,10 @@ fn claims(cfg: &StudyConfig, s: &Summary) -> Vec<String> {
     for (k, _) in cfg.attacks.grids() {
         list.push((
             format!(
-                "its Grad-CAMs are more stable under {} (lower IINC)",
+                "its Grad-CAMs are more stable under {} (lower clean-vs-adversarial non-containment)",
                 k.name().to_uppercase()
             ),
-            format!("{}_cam_iinc", k.name()),
+            format!("{}_cam_non_containment", k.name()),
         ));
     }
     list.push((
@@ -818,13 +818,15 @@ pub fn write(
         ));
     }
     page.paragraph(
-        "IINC: lower is more consistent (0 = identical maps). Pearson, SSIM, top-20 % IoU: higher is \
-         more consistent. Means are over the image pairs where at least one of the two maps is \
-         non-empty: `both_empty` pairs (two all-zero Grad-CAMs, which IINC would call identical \
-         and SSIM would score 1) are left out and counted over all seeds; `one_empty` pairs stay \
-         in. This clean-vs-adversarial score uses Dang et al.'s IINC formula but is not Dang et \
-         al.'s IINC, which compares a map with a ground-truth manipulation mask. The published \
-         study gives no IINC values in its text (only a chart).",
+        "Non-containment: lower is more consistent (0 = identical maps). Pearson, SSIM, top-20 % \
+         IoU: higher is more consistent. Means are over the image pairs where at least one of the \
+         two maps is non-empty: `both_empty` pairs (two all-zero Grad-CAMs, which non-containment \
+         would call identical and SSIM would score 1) are left out and counted over all seeds; \
+         `one_empty` pairs stay in. Non-containment is Dang et al.'s IINC formula applied between \
+         the clean and the adversarial map; it is not Dang et al.'s IINC, which compares a map \
+         with the ground-truth manipulation mask (the name IINC is kept for that metric). The \
+         published study calls its CAM score \"IINC\" but gives no values in its text (only a \
+         chart).",
     );
     page.table(&t.cam, &opts)?;
     if let Some(g) = gallery {

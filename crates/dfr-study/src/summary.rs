@@ -32,8 +32,9 @@ pub enum MetricKind {
     /// Worst-case robust accuracy at the worst-case grid's ε index: a sample counts only if
     /// it survives every attack evaluated at that ε.
     WorstCase(usize),
-    /// Mean clean-vs-adversarial IINC of the Grad-CAMs under an attack (lower: more stable).
-    CamIinc(AttackKind),
+    /// Mean clean-vs-adversarial non-containment (the IINC formula between the two maps) of
+    /// the Grad-CAMs under an attack (lower: more stable).
+    CamNonContainment(AttackKind),
     /// Best validation ROC-AUC seen in training.
     ValRocAuc,
 }
@@ -60,7 +61,7 @@ impl Metric {
 
     /// Whether the metric can be recomputed on a resample of the test images.
     pub fn per_image(&self) -> bool {
-        !matches!(self.kind, MetricKind::CamIinc(_) | MetricKind::ValRocAuc)
+        !matches!(self.kind, MetricKind::CamNonContainment(_) | MetricKind::ValRocAuc)
     }
 
     /// The number of test images the metric of `run` is computed from (0 when it is not
@@ -74,7 +75,7 @@ impl Metric {
                 run.report(k).map(|r| &r.per_sample)
             }
             MetricKind::WorstCase(_) => worst_case_images(run),
-            MetricKind::CamIinc(_) | MetricKind::ValRocAuc => None,
+            MetricKind::CamNonContainment(_) | MetricKind::ValRocAuc => None,
         };
         p.map_or(0, |p| p.labels.len())
     }
@@ -138,7 +139,7 @@ impl Metric {
                 }
                 (!it.is_empty()).then(|| n_robust as f64 / it.len() as f64)
             }
-            MetricKind::CamIinc(k) => run.cam.iter().find(|c| c.attack == k)?.summary.iinc,
+            MetricKind::CamNonContainment(k) => run.cam.iter().find(|c| c.attack == k)?.summary.non_containment,
             MetricKind::ValRocAuc => run.val_auc,
         }
     }
@@ -225,8 +226,8 @@ pub fn metrics(cfg: &StudyConfig) -> Vec<Metric> {
     }
     for (k, _) in cfg.attacks.grids() {
         m.push(Metric::new(
-            format!("{}_cam_iinc", k.name()),
-            CamIinc(k),
+            format!("{}_cam_non_containment", k.name()),
+            CamNonContainment(k),
             false,
         ));
     }

@@ -1,4 +1,5 @@
-//! The official DFFD layout: `<root>/<source>/{train,validation,test}/*.{png,jpg,jpeg}`.
+//! The official DFFD layout: `<root>/<source>/{train,validation,test}/*.{png,jpg,jpeg}`;
+//! manipulation masks, where there are any, under `<root>/masks/` ([`crate::mask`]).
 
 use super::{list_images, subdirs};
 use crate::error::{DataError, Result};
@@ -36,6 +37,9 @@ pub fn known_label(name: &str) -> Option<Label> {
 pub fn scan(root: &Path, extra: &BTreeMap<String, Label>) -> Result<Vec<Sample>> {
     let mut samples = Vec::new();
     for (name, dir) in subdirs(root)? {
+        if name == crate::mask::MASKS_DIR {
+            continue; // the manipulation masks, not a source (see `crate::mask`)
+        }
         let label = match extra.get(&name).copied().or_else(|| known_label(&name)) {
             Some(l) => l,
             None => {

@@ -6,6 +6,8 @@
 //! (see [`traces`]). Generation is deterministic per seed and independent of the thread count;
 //! the tree is written to a temporary directory and renamed into place, and a `synth.json`
 //! records the configuration so a second call with the same configuration reuses the tree.
+//! Every fake image's manipulation mask goes to `<out>/masks/<source>/<split>/<file>`
+//! ([`crate::mask`]); a tree written before masks existed gets them added on reuse.
 
 pub mod face;
 pub mod noise;
@@ -14,6 +16,7 @@ pub mod traces;
 use crate::decode::{write_atomic, write_png_atomic};
 use crate::error::{DataError, Result};
 use crate::image::ImageF32;
+use crate::mask::{mask_path, write_mask_png, MASKS_DIR};
 use crate::rng::{domain, stream};
 use crate::sample::Split;
 use face::Style;
@@ -93,22 +96,76 @@ pub fn render_source(
     index: usize,
     trace_gain: f32,
 ) -> ImageF32 {
+    render_source_with_mask(source, size, seed, split, index, trace_gain).0
+}
+
+/// [`render_source`] and, for a fake source, its manipulation mask (`size·size` values in
+/// [0, 1]; see [`traces::Fake`]); `None` for a real source. The image is the same as
+/// [`render_source`]'s.
+pub fn render_source_with_mask(
+    source: &str,
+    size: usize,
+    seed: u64,
+    split: Split,
+    index: usize,
+    trace_gain: f32,
+) -> (ImageF32, Option<Vec<f32>>) {
     let g = trace_gain;
     let sid = SOURCES
         .iter()
         .position(|s| *s == source)
         .unwrap_or(usize::MAX) as u64;
     let mut rng = stream(&[domain::SYNTH, seed, sid, split as u64, index as u64]);
-    match source {
-        "ffhq" => traces::real(&mut rng, size, Style::Ffhq),
-        "celeba" => traces::real(&mut rng, size, Style::Celeba),
+    let fake = match source {
+        "ffhq" => return (traces::real(&mut rng, size, Style::Ffhq), None),
+        "celeba" => return (traces::real(&mut rng, size, Style::Celeba), None),
         "faceapp" => traces::faceapp(&mut rng, size, g),
         "stargan" => traces::stargan(&mut rng, size, g),
         "pggan_v1" => traces::pggan_v1(&mut rng, size, g),
         "pggan_v2" => traces::pggan_v2(&mut rng, size, g),
         "stylegan_celeba" => traces::stylegan(&mut rng, size, Style::Celeba, g),
         _ => traces::stylegan(&mut rng, size, Style::Ffhq, g),
+    };
+    (fake.image, Some(fake.mask))
+}
+
+/// Path of image `index` of `source` in `split`, relative to the tree's root.
+fn relative_path(source: &str, split: Split, index: usize) -> PathBuf {
+    Path::new(source)
+        .join(split.name())
+        .join(format!("{source}_{index:05}.png"))
+}
+
+/// Writes the masks of an existing tree generated with `cfg` into `<out>/masks`, through a
+/// temporary folder renamed into place.
+fn write_masks(cfg: &SynthConfig, out: &Path) -> Result<()> {
+    let tmp = out.join(format!(".{MASKS_DIR}.tmp-{}", std::process::id()));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(|e| DataError::io("removing", &tmp, e))?;
     }
+    let size = cfg.size as usize;
+    cfg.jobs()
+        .par_iter()
+        .filter(|(src, _, _)| crate::layout::dffd::known_label(src) == Some(crate::Label::Fake))
+        .try_for_each(|&(src, split, i)| {
+            let (_, mask) =
+                render_source_with_mask(src, size, cfg.seed, split, i, cfg.trace_gain as f32);
+            let rel = relative_path(src, split, i);
+            match mask {
+                Some(m) => write_mask_png(&tmp.join(&rel), cfg.size, cfg.size, &m),
+                None => Ok(()),
+            }
+        })?;
+    let dest = out.join(MASKS_DIR);
+    if let Err(e) = std::fs::rename(&tmp, &dest) {
+        // another process may have added the same masks in the meantime
+        let _ = std::fs::remove_dir_all(&tmp);
+        if !dest.is_dir() {
+            return Err(DataError::io("renaming into", &dest, e));
+        }
+    }
+    tracing::info!("wrote the manipulation masks of {}", out.display());
+    Ok(())
 }
 
 /// Largest [`SynthConfig::trace_gain`].
@@ -205,6 +262,9 @@ pub const MARKER: &str = "synth.json";
 /// // 3 splits × (2 real + 6 fake sources) × 1 image, in DFFD's layout
 /// assert_eq!(generate(&cfg, &dir, false)?, SynthOutcome::Generated(24));
 /// assert!(dir.join("stylegan_ffhq/test").is_dir());
+/// // every fake image has its manipulation mask; real images have none (all zero)
+/// assert!(dir.join("masks/faceapp/test/faceapp_00000.png").is_file());
+/// assert!(!dir.join("masks/ffhq").exists());
 /// assert_eq!(generate(&cfg, &dir, false)?, SynthOutcome::Reused);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -219,6 +279,11 @@ pub fn generate(cfg: &SynthConfig, out: &Path, force: bool) -> Result<SynthOutco
             .and_then(|s| serde_json::from_str::<SynthConfig>(s).ok())
             .is_some_and(|c| &c == cfg);
         if same {
+            if !crate::mask::has_masks(out) {
+                // a tree written before the generator wrote masks: add them (the images
+                // stay as they are; a mask is a function of the same random stream)
+                write_masks(cfg, out)?;
+            }
             return Ok(SynthOutcome::Reused);
         }
         if !force {
@@ -270,12 +335,14 @@ pub fn generate(cfg: &SynthConfig, out: &Path, force: bool) -> Result<SynthOutco
     let jobs = cfg.jobs();
     let size = cfg.size as usize;
     jobs.par_iter().try_for_each(|&(src, split, i)| {
-        let img = render_source(src, size, cfg.seed, split, i, cfg.trace_gain as f32);
-        let path = tmp
-            .join(src)
-            .join(split.name())
-            .join(format!("{src}_{i:05}.png"));
-        write_png_atomic(&path, cfg.size, cfg.size, &img.to_rgb8())
+        let (img, mask) =
+            render_source_with_mask(src, size, cfg.seed, split, i, cfg.trace_gain as f32);
+        let rel = relative_path(src, split, i);
+        write_png_atomic(&tmp.join(&rel), cfg.size, cfg.size, &img.to_rgb8())?;
+        match mask {
+            Some(m) => write_mask_png(&mask_path(&tmp, &rel), cfg.size, cfg.size, &m),
+            None => Ok(()),
+        }
     })?;
     write_atomic(&tmp.join(MARKER), cfg_json.as_bytes())?;
     std::fs::rename(&tmp, out).map_err(|e| DataError::io("renaming into", out, e))?;

@@ -11,6 +11,13 @@
 //! * `stargan` — attribute translation at low resolution: the face region re-sampled (blurred),
 //!   colour-shifted and hair recoloured, pasted with a hard seam.
 //!
+//! Every fake comes with its ground-truth manipulation mask ([`Fake::mask`], one plane in
+//! [0, 1]): the edited region for the local edits (`faceapp`: the pasted mouth, with the
+//! paste's soft edge; `stargan`: the translated face and hair), the whole image for the
+//! whole-image GAN sources (`pggan_*`, `stylegan_*`), as in DFFD. Real images have none (all
+//! zero). Computing a mask draws no random number, so the images are the same with or
+//! without it.
+//!
 //! Colour shifts have random signs, so global colour statistics do not separate the classes.
 //!
 //! Every trace amplitude (checkerboard, stripes, grid, blob, colour shifts) is multiplied by
@@ -24,6 +31,25 @@ use rand::Rng;
 
 /// Sensor noise standard deviation added to every image, real or fake.
 pub const SENSOR_NOISE: f32 = 0.012;
+
+/// A fake image and where its traces were applied.
+#[derive(Debug, Clone)]
+pub struct Fake {
+    /// The image.
+    pub image: ImageF32,
+    /// The manipulation mask, `width·height` values in [0, 1] (1: manipulated).
+    pub mask: Vec<f32>,
+}
+
+impl Fake {
+    fn whole(image: ImageF32) -> Fake {
+        let n = image.plane_len();
+        Fake {
+            image,
+            mask: vec![1.0; n],
+        }
+    }
+}
 
 /// Renders a real image.
 pub fn real<R: Rng>(rng: &mut R, size: usize, style: Style) -> ImageF32 {
@@ -65,7 +91,7 @@ fn luma(img: &ImageF32, i: usize) -> f32 {
 }
 
 /// PGGAN v1: nearest ×2 up-sampling, a light smoothing and a checkerboard.
-pub fn pggan_v1<R: Rng>(rng: &mut R, size: usize, gain: f32) -> ImageF32 {
+pub fn pggan_v1<R: Rng>(rng: &mut R, size: usize, gain: f32) -> Fake {
     let (small, half) = half_res(rng, size, Style::Celeba);
     let mut img = ImageF32::zeros(size, size);
     for c in 0..3 {
@@ -87,11 +113,11 @@ pub fn pggan_v1<R: Rng>(rng: &mut R, size: usize, gain: f32) -> ImageF32 {
         }
     }
     add_noise(rng, &mut img);
-    img
+    Fake::whole(img)
 }
 
 /// PGGAN v2: bilinear ×2 up-sampling and faint column stripes.
-pub fn pggan_v2<R: Rng>(rng: &mut R, size: usize, gain: f32) -> ImageF32 {
+pub fn pggan_v2<R: Rng>(rng: &mut R, size: usize, gain: f32) -> Fake {
     let (small, half) = half_res(rng, size, Style::Celeba);
     let mut img = ImageF32::zeros(size, size);
     for c in 0..3 {
@@ -110,11 +136,11 @@ pub fn pggan_v2<R: Rng>(rng: &mut R, size: usize, gain: f32) -> ImageF32 {
         }
     }
     add_noise(rng, &mut img);
-    img
+    Fake::whole(img)
 }
 
 /// StyleGAN: a modulated period-4 grid and, often, a droplet blob.
-pub fn stylegan<R: Rng>(rng: &mut R, size: usize, style: Style, gain: f32) -> ImageF32 {
+pub fn stylegan<R: Rng>(rng: &mut R, size: usize, style: Style, gain: f32) -> Fake {
     let p = FaceParams::sample(rng, style);
     let (mut img, masks) = render(rng, &p, size);
     camera(rng, &mut img, style, 0.0);
@@ -160,7 +186,7 @@ pub fn stylegan<R: Rng>(rng: &mut R, size: usize, style: Style, gain: f32) -> Im
         }
     }
     add_noise(rng, &mut img);
-    img
+    Fake::whole(img)
 }
 
 fn colour_shift<R: Rng>(rng: &mut R, lo: f32, hi: f32) -> [f32; 3] {
@@ -171,7 +197,7 @@ fn colour_shift<R: Rng>(rng: &mut R, lo: f32, hi: f32) -> [f32; 3] {
 }
 
 /// FaceApp: the smile edited locally and pasted with a narrow seam.
-pub fn faceapp<R: Rng>(rng: &mut R, size: usize, gain: f32) -> ImageF32 {
+pub fn faceapp<R: Rng>(rng: &mut R, size: usize, gain: f32) -> Fake {
     let p = FaceParams::sample(rng, Style::Ffhq);
     // Same textures for both renders: only the edited attribute changes.
     let texture_seed = rng.random::<u64>();
@@ -190,9 +216,9 @@ pub fn faceapp<R: Rng>(rng: &mut R, size: usize, gain: f32) -> ImageF32 {
     }
     let shift = colour_shift(rng, 0.02, 0.05).map(|v| v * gain);
     let n = img.plane_len();
-    for i in 0..n {
-        // A steep mask: the paste boundary is a visible seam.
-        let m = (masks.mouth[i] * 1.6).min(1.0);
+    // A steep mask: the paste boundary is a visible seam.
+    let mask: Vec<f32> = masks.mouth.iter().map(|&m| (m * 1.6).min(1.0)).collect();
+    for (i, &m) in mask.iter().enumerate() {
         if m <= 0.0 {
             continue;
         }
@@ -202,11 +228,11 @@ pub fn faceapp<R: Rng>(rng: &mut R, size: usize, gain: f32) -> ImageF32 {
         }
     }
     camera(rng, &mut img, Style::Ffhq, SENSOR_NOISE);
-    img
+    Fake { image: img, mask }
 }
 
 /// StarGAN: low-resolution attribute translation of the face and hair, hard-pasted.
-pub fn stargan<R: Rng>(rng: &mut R, size: usize, gain: f32) -> ImageF32 {
+pub fn stargan<R: Rng>(rng: &mut R, size: usize, gain: f32) -> Fake {
     let p = FaceParams::sample(rng, Style::Celeba);
     let (mut img, masks) = render(rng, &p, size);
     let n = img.plane_len();
@@ -214,6 +240,7 @@ pub fn stargan<R: Rng>(rng: &mut R, size: usize, gain: f32) -> ImageF32 {
     let shift = colour_shift(rng, 0.03, 0.06).map(|v| v * gain);
     let new_hair = FaceParams::sample(rng, Style::Celeba).hair;
     let mut translated = ImageF32::zeros(size, size);
+    let mut mask = vec![0f32; n];
     for c in 0..3 {
         let down = resample(img.plane(c), size, size, low, low);
         let up = resample(&down, low, low, size, size);
@@ -226,6 +253,7 @@ pub fn stargan<R: Rng>(rng: &mut R, size: usize, gain: f32) -> ImageF32 {
         } else {
             0.0
         };
+        mask[i] = face + hair;
         for c in 0..3 {
             let k = c * n + i;
             if face > 0.0 {
@@ -237,5 +265,5 @@ pub fn stargan<R: Rng>(rng: &mut R, size: usize, gain: f32) -> ImageF32 {
         }
     }
     camera(rng, &mut img, Style::Celeba, SENSOR_NOISE);
-    img
+    Fake { image: img, mask }
 }
