@@ -29,7 +29,7 @@ fn study_file(dir: &Path, gradreg_r: f64) -> PathBuf {
              [attacks]\nsteps = 2\n\
              [worst_case]\neps = [0.001]\npgd_steps = 3\npgd_restarts = 2\napgd_steps = 3\nlimit = 4\n\
              [stats]\nresamples = 200\n\
-             [cam]\nimages = 2\n",
+             [cam]\nimages = 4\n",
             res = dir.join("results").display().to_string().replace('\\', "/"),
             data = dir.join("data").display().to_string().replace('\\', "/")
         ),
@@ -287,6 +287,40 @@ fn a_multi_seed_study_writes_report_and_summary_and_reuses_finished_work() {
         assert!(out.join(target).is_file(), "broken link {target}");
     }
 
+    // Localisation of the fake-class Grad-CAM against the synthetic masks: the study's
+    // statistics come from each run's cam.json, values in [0, 1].
+    assert!(md.contains("Localisation against the manipulation masks"));
+    let arms = s["arms"].as_array().unwrap();
+    for (arm, a) in ["baseline-frozen", "gradreg"].iter().zip(arms) {
+        for (metric, key) in [
+            ("localisation_iinc", "iinc"),
+            ("localisation_pbca", "pbca"),
+            ("pgd_localisation_iinc", "iinc"),
+        ] {
+            let per_seed = a["metrics"][metric]["per_seed"].as_array().unwrap_or_else(|| panic!("{arm} {metric}"));
+            assert_eq!(per_seed.len(), 2, "{arm} {metric}");
+            for (seed, v) in per_seed.iter().enumerate() {
+                let cam: serde_json::Value = serde_json::from_str(
+                    &std::fs::read_to_string(out.join(format!("runs/{arm}/seed-{seed}/eval/cam.json"))).unwrap(),
+                )
+                .unwrap();
+                let l = &cam["value"]["localisation"];
+                assert!(l["images"].as_u64().unwrap() >= 1 && l["missing_masks"] == 0, "{l}");
+                let maps = if metric.starts_with("pgd_") {
+                    l["adversarial"].as_array().unwrap().iter().find(|x| x["attack"] == "pgd").unwrap()
+                } else {
+                    &l["clean"]
+                };
+                assert_eq!(v.as_f64(), maps["fakes"][key].as_f64(), "{arm} seed {seed} {metric}");
+                assert!((0.0..=1.0).contains(&v.as_f64().unwrap()), "{metric} {v}");
+            }
+        }
+    }
+    let loc = std::fs::read_to_string(t.join("localisation.csv")).unwrap();
+    assert!(loc.starts_with("model,images,maps,empty_maps,iinc,"), "{loc}");
+    assert!(loc.contains("all fakes") && loc.contains("all reals"), "{loc}");
+    assert!(rows(&t.join("localisation.csv")) >= 2 * 3, "{loc}");
+
     // Every (arm, seed) has its own run directory and evaluations.
     let eval = |arm: &str, seed: u64, f: &str| out.join(format!("runs/{arm}/seed-{seed}/eval/{f}"));
     for arm in ["baseline-frozen", "gradreg"] {
@@ -344,6 +378,8 @@ fn a_multi_seed_study_writes_report_and_summary_and_reuses_finished_work() {
 
     // Changed back, gradreg retrains one run at a time (on every thread) to exactly the
     // numbers it had when two ran side by side.
+    // (the study file is rewritten: `changed` overwrote it with r = 0.1)
+    assert_eq!(study_file(dir.path(), 0.05), opts.config.clone().unwrap());
     let back = reproduce_tables(&StudyOptions {
         jobs: Some(1),
         ..opts.clone()

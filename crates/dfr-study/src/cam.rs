@@ -1,13 +1,15 @@
-//! Grad-CAM consistency of clean vs adversarial maps, and the gallery.
+//! Grad-CAM consistency of clean vs adversarial maps, localisation of the fake-class
+//! Grad-CAM against the ground-truth manipulation masks, and the gallery.
 
 use crate::config::StudyConfig;
 use crate::error::Result;
 use candle_core::{Device, Tensor};
 use dfr_attacks::{run_attack, AttackKind, AttackParams, Goal};
-use dfr_data::{EvalTransform, Sample};
+use dfr_data::mask::{load_mask, mask_source, MaskSource};
+use dfr_data::{DataConfig, EvalTransform, Label, Sample};
 use dfr_explain::{
-    consistency, gradcam, overlay_tensor, ConsistencyOptions, ConsistencyReport,
-    ConsistencySummary, Target,
+    consistency, gradcam, localisation, overlay_tensor, ConsistencyOptions, ConsistencyReport,
+    ConsistencySummary, LocalisationOptions, LocalisationReport, LocalisationSummary, Target,
 };
 use dfr_model::EfficientNet;
 use dfr_report::{GalleryRow, GalleryStyle, Tile};
@@ -88,17 +90,181 @@ fn maps(
     ))
 }
 
-/// Mean consistency per attack for one model.
-pub fn consistency_for_model(
+/// What the Grad-CAM evaluation of one run keeps.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CamEvaluation {
+    /// Clean-vs-adversarial consistency per attack.
+    pub consistency: Vec<CamSummary>,
+    /// The fake-class Grad-CAM against the manipulation masks; `None` when no chosen fake
+    /// image has a mask (a layout without masks).
+    pub localisation: Option<Localisation>,
+}
+
+/// Localisation metrics of one set of maps, over the fakes, the reals and per source.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MapsLocalisation {
+    /// Over the fake images with a mask (the question: does the map find the manipulation).
+    pub fakes: Option<LocalisationSummary>,
+    /// Over the real images (all-zero masks: the best map is empty).
+    pub reals: Option<LocalisationSummary>,
+    /// Per source, in the order of the chosen images.
+    pub per_source: Vec<SourceLocalisation>,
+}
+
+/// [`LocalisationSummary`] of one source.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SourceLocalisation {
+    /// Source (method) name.
+    pub source: String,
+    /// Its label.
+    pub label: Label,
+    /// Means over its images.
+    #[serde(flatten)]
+    pub summary: LocalisationSummary,
+}
+
+/// Localisation of the maps of adversarial images (the attack at its largest ε).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AttackLocalisation {
+    /// Attack.
+    pub attack: AttackKind,
+    /// ε.
+    pub eps: f64,
+    /// The metrics.
+    #[serde(flatten)]
+    pub maps: MapsLocalisation,
+}
+
+/// The fake-class Grad-CAM of one run against the ground-truth manipulation masks
+/// (Dang et al.'s IINC, PBCA, top-20 % IoU; [`dfr_explain::localisation`]), clean and
+/// under each attack. The fake class is explained for every image, so that a real
+/// image's best map is empty, as its mask is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Localisation {
+    /// Chosen images with a mask (reals count: their mask is all zero).
+    pub images: usize,
+    /// Chosen fake images without a mask file, left out.
+    pub missing_masks: usize,
+    /// Mask files that could not be used (undecodable, or of another size than their
+    /// image): `path: error`, left out like bad images.
+    pub bad_masks: Vec<String>,
+    /// Clean images.
+    pub clean: MapsLocalisation,
+    /// Adversarial images, per attack.
+    pub adversarial: Vec<AttackLocalisation>,
+}
+
+/// The masks of `samples` at `size` px: `None` for a fake without a usable mask.
+fn masks_of(
+    data: &DataConfig,
+    samples: &[Sample],
+    size: u32,
+) -> (Vec<Option<Vec<f32>>>, usize, Vec<String>) {
+    let (mut missing, mut bad) = (0, Vec::new());
+    let n = (size as usize) * (size as usize);
+    let masks = samples
+        .iter()
+        .map(|s| match mask_source(data, s) {
+            MaskSource::Real => Some(vec![0.0; n]),
+            MaskSource::Missing => {
+                missing += 1;
+                None
+            }
+            MaskSource::File(p) => match load_mask(&p, Some(&s.path), size) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    tracing::warn!("[cam] mask left out: {e}");
+                    bad.push(format!("{}: {e}", p.display()));
+                    None
+                }
+            },
+        })
+        .collect();
+    (masks, missing, bad)
+}
+
+fn summarise(samples: &[Sample], reports: &[Option<LocalisationReport>]) -> MapsLocalisation {
+    let of = |keep: &dyn Fn(&Sample) -> bool| -> Vec<LocalisationReport> {
+        samples
+            .iter()
+            .zip(reports)
+            .filter(|(s, _)| keep(s))
+            .filter_map(|(_, r)| *r)
+            .collect()
+    };
+    let mut sources: Vec<(String, Label)> = Vec::new();
+    for s in samples {
+        if !sources.iter().any(|(m, _)| *m == s.method) {
+            sources.push((s.method.clone(), s.label));
+        }
+    }
+    MapsLocalisation {
+        fakes: LocalisationSummary::from_reports(&of(&|s| s.label == Label::Fake)),
+        reals: LocalisationSummary::from_reports(&of(&|s| s.label == Label::Real)),
+        per_source: sources
+            .into_iter()
+            .filter_map(|(source, label)| {
+                let summary = LocalisationSummary::from_reports(&of(&|s| s.method == source))?;
+                Some(SourceLocalisation {
+                    source,
+                    label,
+                    summary,
+                })
+            })
+            .collect(),
+    }
+}
+
+/// Localisation of the fake-class maps of `x` against `masks`.
+fn localise(
+    model: &EfficientNet,
+    x: &Tensor,
+    stage: usize,
+    samples: &[Sample],
+    masks: &[Option<Vec<f32>>],
+) -> Result<MapsLocalisation> {
+    let cams = gradcam(model, x, stage, &Target::Class(1))?;
+    let opts = LocalisationOptions::default();
+    let reports: Vec<Option<LocalisationReport>> = masks
+        .iter()
+        .zip(cams.cam.iter())
+        .map(|(m, map)| match m {
+            Some(m) => localisation(map, m, &opts).map(Some),
+            None => Ok(None),
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(summarise(samples, &reports))
+}
+
+/// Mean consistency per attack for one model, and the localisation of its maps against
+/// the masks of `data` (where it has any).
+pub fn evaluate_cams(
     model: &EfficientNet,
     samples: &[Sample],
+    data: &DataConfig,
     cfg: &StudyConfig,
     size: u32,
     seed: u64,
-) -> Result<Vec<CamSummary>> {
+) -> Result<CamEvaluation> {
     let chosen = pick(samples, cfg.cam.images);
     let stage = cfg.cam_stage()?;
     let (x, labels) = batch(&chosen, size, model.device())?;
+    let (masks, missing_masks, bad_masks) = masks_of(data, &chosen, size);
+    let has_fake_mask = chosen
+        .iter()
+        .zip(&masks)
+        .any(|(s, m)| s.label == Label::Fake && m.is_some());
+    let mut localisation = has_fake_mask
+        .then(|| -> Result<Localisation> {
+            Ok(Localisation {
+                images: masks.iter().filter(|m| m.is_some()).count(),
+                missing_masks,
+                bad_masks: bad_masks.clone(),
+                clean: localise(model, &x, stage, &chosen, &masks)?,
+                adversarial: Vec::new(),
+            })
+        })
+        .transpose()?;
     let opts = ConsistencyOptions::default();
     let s = size as usize;
     let mut out = Vec::new();
@@ -107,12 +273,19 @@ pub fn consistency_for_model(
             continue;
         };
         let (clean, adv) = maps(model, &x, &labels, Some(&params), stage)?;
-        let (_, adv) = adv.expect("attacked");
+        let (adv_x, adv) = adv.expect("attacked");
         let reports: Vec<ConsistencyReport> = clean
             .iter()
             .zip(&adv)
             .map(|(a, b)| consistency(a, b, s, s, &opts))
             .collect::<Result<_, _>>()?;
+        if let Some(l) = localisation.as_mut() {
+            l.adversarial.push(AttackLocalisation {
+                attack: kind,
+                eps: params.eps as f64,
+                maps: localise(model, &adv_x, stage, &chosen, &masks)?,
+            });
+        }
         let Some(summary) = ConsistencySummary::from_reports(&reports) else {
             continue; // no images
         };
@@ -122,7 +295,10 @@ pub fn consistency_for_model(
             summary,
         });
     }
-    Ok(out)
+    Ok(CamEvaluation {
+        consistency: out,
+        localisation,
+    })
 }
 
 /// Gallery: per image, the image and clean/PGD overlays of each `(name, model)`.

@@ -2,7 +2,7 @@
 //! a changed configuration starts over), then evaluate, every evaluation cached as JSON in
 //! the run directory and reused only for the same model and configuration.
 
-use crate::cam::{self, CamSummary};
+use crate::cam::{self, CamSummary, Localisation};
 use crate::config::StudyConfig;
 use crate::error::{Result, StepContext, StudyError};
 use crate::worst::{survivors, WorstEval};
@@ -403,6 +403,8 @@ pub struct RunResult {
     pub noise: Option<RobustReport>,
     /// CAM consistency per attack (at the attack's largest ε).
     pub cam: Vec<CamSummary>,
+    /// The fake-class Grad-CAM against the manipulation masks, when the data has masks.
+    pub localisation: Option<Localisation>,
     /// The run directory.
     pub run_dir: PathBuf,
 }
@@ -437,12 +439,14 @@ pub fn run_one(
     let reports = evaluate_attacks(cfg, ec, &model, samples, &eval_dir, &tag)?;
     let (worst, noise) = evaluate_worst_case(cfg, ec, &model, samples, &reports, &eval_dir, &tag)?;
     let model_id = checkpoint_id(ec)?;
+    // format 2: with the localisation against the masks
     let cam_key = serde_json::json!({
-        "cam": cfg.cam, "stage": cfg.cam_stage()?, "attacks": cfg.attacks, "split": cfg.eval.split,
+        "format": 2, "cam": cfg.cam, "stage": cfg.cam_stage()?, "attacks": cfg.attacks,
+        "split": cfg.eval.split,
     });
-    let cam = cached(&eval_dir.join("cam.json"), &model_id, &cam_key, || {
+    let cams = cached(&eval_dir.join("cam.json"), &model_id, &cam_key, || {
         tracing::info!("[cam] {tag}");
-        cam::consistency_for_model(&model, samples, cfg, ec.model.image_size, seed)
+        cam::evaluate_cams(&model, samples, &ec.data, cfg, ec.model.image_size, seed)
     })?;
     let val_auc = training
         .best_epoch
@@ -461,7 +465,8 @@ pub fn run_one(
         reports,
         worst,
         noise,
-        cam,
+        cam: cams.consistency,
+        localisation: cams.localisation,
         run_dir: ec.run_dir(),
     })
 }

@@ -35,8 +35,68 @@ pub enum MetricKind {
     /// Mean clean-vs-adversarial non-containment (the IINC formula between the two maps) of
     /// the Grad-CAMs under an attack (lower: more stable).
     CamNonContainment(AttackKind),
+    /// A localisation metric of the fake-class Grad-CAM against the manipulation masks,
+    /// mean over the fake test images with a mask; clean (`attack` `None`) or under an
+    /// attack at its largest ε.
+    Localisation {
+        /// The attack (`None`: clean images).
+        attack: Option<AttackKind>,
+        /// Which metric.
+        metric: LocalisationMetric,
+    },
     /// Best validation ROC-AUC seen in training.
     ValRocAuc,
+}
+
+/// The localisation metrics of a study ([`dfr_explain::localisation`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalisationMetric {
+    /// Dang et al.'s IINC (lower is better).
+    Iinc,
+    /// Pixel-wise binary classification accuracy (higher is better).
+    Pbca,
+    /// IoU of the top-20 % pixels with the mask (higher is better).
+    TopKIou,
+}
+
+impl LocalisationMetric {
+    /// All, in report order.
+    pub const ALL: [LocalisationMetric; 3] = [
+        LocalisationMetric::Iinc,
+        LocalisationMetric::Pbca,
+        LocalisationMetric::TopKIou,
+    ];
+
+    /// Name in metric names (`localisation_iinc`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            LocalisationMetric::Iinc => "iinc",
+            LocalisationMetric::Pbca => "pbca",
+            LocalisationMetric::TopKIou => "top20_iou",
+        }
+    }
+
+    /// Whether higher is better (false for IINC).
+    pub fn higher_is_better(self) -> bool {
+        !matches!(self, LocalisationMetric::Iinc)
+    }
+
+    /// Its value in a summary.
+    pub fn of(self, s: &dfr_explain::LocalisationSummary) -> Option<f64> {
+        match self {
+            LocalisationMetric::Iinc => Some(s.iinc),
+            LocalisationMetric::Pbca => Some(s.pbca),
+            LocalisationMetric::TopKIou => s.top_k_iou,
+        }
+    }
+}
+
+/// The name of a localisation metric: `localisation_<m>` clean, `<attack>_localisation_<m>`.
+pub fn localisation_metric_name(attack: Option<AttackKind>, metric: LocalisationMetric) -> String {
+    match attack {
+        None => format!("localisation_{}", metric.name()),
+        Some(k) => format!("{}_localisation_{}", k.name(), metric.name()),
+    }
 }
 
 /// A named metric of a study.
@@ -61,7 +121,12 @@ impl Metric {
 
     /// Whether the metric can be recomputed on a resample of the test images.
     pub fn per_image(&self) -> bool {
-        !matches!(self.kind, MetricKind::CamNonContainment(_) | MetricKind::ValRocAuc)
+        !matches!(
+            self.kind,
+            MetricKind::CamNonContainment(_)
+                | MetricKind::ValRocAuc
+                | MetricKind::Localisation { .. }
+        )
     }
 
     /// The number of test images the metric of `run` is computed from (0 when it is not
@@ -75,7 +140,9 @@ impl Metric {
                 run.report(k).map(|r| &r.per_sample)
             }
             MetricKind::WorstCase(_) => worst_case_images(run),
-            MetricKind::CamNonContainment(_) | MetricKind::ValRocAuc => None,
+            MetricKind::CamNonContainment(_)
+            | MetricKind::ValRocAuc
+            | MetricKind::Localisation { .. } => None,
         };
         p.map_or(0, |p| p.labels.len())
     }
@@ -140,6 +207,14 @@ impl Metric {
                 (!it.is_empty()).then(|| n_robust as f64 / it.len() as f64)
             }
             MetricKind::CamNonContainment(k) => run.cam.iter().find(|c| c.attack == k)?.summary.non_containment,
+            MetricKind::Localisation { attack, metric } => {
+                let l = run.localisation.as_ref()?;
+                let maps = match attack {
+                    None => &l.clean,
+                    Some(k) => &l.adversarial.iter().find(|a| a.attack == k)?.maps,
+                };
+                metric.of(maps.fakes.as_ref()?)
+            }
             MetricKind::ValRocAuc => run.val_auc,
         }
     }
@@ -230,6 +305,18 @@ pub fn metrics(cfg: &StudyConfig) -> Vec<Metric> {
             CamNonContainment(k),
             false,
         ));
+    }
+    let attacks: Vec<Option<AttackKind>> = std::iter::once(None)
+        .chain(cfg.attacks.grids().into_iter().map(|(k, _)| Some(k)))
+        .collect();
+    for attack in attacks {
+        for metric in LocalisationMetric::ALL {
+            m.push(Metric::new(
+                localisation_metric_name(attack, metric),
+                Localisation { attack, metric },
+                metric.higher_is_better(),
+            ));
+        }
     }
     m.push(Metric::new("val_roc_auc", ValRocAuc, true));
     m
