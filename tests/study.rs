@@ -297,28 +297,51 @@ fn a_multi_seed_study_writes_report_and_summary_and_reuses_finished_work() {
             ("localisation_pbca", "pbca"),
             ("pgd_localisation_iinc", "iinc"),
         ] {
-            let per_seed = a["metrics"][metric]["per_seed"].as_array().unwrap_or_else(|| panic!("{arm} {metric}"));
+            let per_seed = a["metrics"][metric]["per_seed"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{arm} {metric}"));
             assert_eq!(per_seed.len(), 2, "{arm} {metric}");
             for (seed, v) in per_seed.iter().enumerate() {
                 let cam: serde_json::Value = serde_json::from_str(
-                    &std::fs::read_to_string(out.join(format!("runs/{arm}/seed-{seed}/eval/cam.json"))).unwrap(),
+                    &std::fs::read_to_string(
+                        out.join(format!("runs/{arm}/seed-{seed}/eval/cam.json")),
+                    )
+                    .unwrap(),
                 )
                 .unwrap();
                 let l = &cam["value"]["localisation"];
-                assert!(l["images"].as_u64().unwrap() >= 1 && l["missing_masks"] == 0, "{l}");
+                assert!(
+                    l["images"].as_u64().unwrap() >= 1 && l["missing_masks"] == 0,
+                    "{l}"
+                );
                 let maps = if metric.starts_with("pgd_") {
-                    l["adversarial"].as_array().unwrap().iter().find(|x| x["attack"] == "pgd").unwrap()
+                    l["adversarial"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|x| x["attack"] == "pgd")
+                        .unwrap()
                 } else {
                     &l["clean"]
                 };
-                assert_eq!(v.as_f64(), maps["fakes"][key].as_f64(), "{arm} seed {seed} {metric}");
+                assert_eq!(
+                    v.as_f64(),
+                    maps["fakes"][key].as_f64(),
+                    "{arm} seed {seed} {metric}"
+                );
                 assert!((0.0..=1.0).contains(&v.as_f64().unwrap()), "{metric} {v}");
             }
         }
     }
     let loc = std::fs::read_to_string(t.join("localisation.csv")).unwrap();
-    assert!(loc.starts_with("model,images,maps,empty_maps,iinc,"), "{loc}");
-    assert!(loc.contains("all fakes") && loc.contains("all reals"), "{loc}");
+    assert!(
+        loc.starts_with("model,images,maps,empty_maps,iinc,"),
+        "{loc}"
+    );
+    assert!(
+        loc.contains("all fakes") && loc.contains("all reals"),
+        "{loc}"
+    );
     assert!(rows(&t.join("localisation.csv")) >= 2 * 3, "{loc}");
 
     // Every (arm, seed) has its own run directory and evaluations.

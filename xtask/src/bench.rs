@@ -212,6 +212,7 @@ fn bench_files(a: &BenchArgs) -> Result<Vec<dfr_data::Sample>> {
             label: dfr_data::Label::Real,
             method: "bench".into(),
             split: Split::Train,
+            video: None,
         })
         .collect())
 }

@@ -177,7 +177,8 @@ pub fn run(a: CamArgs) -> Result<()> {
             r.predicted,
             r.fake_probability,
             r.adversarial_predicted.unwrap_or("-"),
-            c.map(|c| format!("{:.3}", c.non_containment)).unwrap_or("-".into()),
+            c.map(|c| format!("{:.3}", c.non_containment))
+                .unwrap_or("-".into()),
             c.and_then(|c| c.pearson)
                 .map(|p| format!("{p:.3}"))
                 .unwrap_or("-".into()),

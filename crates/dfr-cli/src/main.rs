@@ -4,6 +4,7 @@ mod attack;
 mod cam;
 mod data;
 mod device;
+mod eval;
 mod predict;
 mod train;
 
@@ -26,6 +27,9 @@ enum Command {
     Train(train::TrainArgs),
     /// Robust evaluation: FGSM, PGD, MI-FGSM, APGD over ε grids.
     Attack(attack::AttackArgs),
+    /// Clean metrics of a checkpoint on a data set (cross-dataset): frame-level and, for
+    /// frames of videos (a CSV manifest with a `video` column), video-level AUC, AP, EER.
+    Eval(eval::EvalArgs),
     /// Grad-CAM overlays of clean (and adversarial) images with CAM-consistency scores.
     Cam(cam::CamArgs),
     /// Class probabilities of images under a checkpoint or ImageNet weights.
@@ -66,5 +70,6 @@ fn run_command() -> anyhow::Result<()> {
         Command::Predict(a) => predict::run(a),
         Command::Attack(a) => attack::run(a),
         Command::Cam(a) => cam::run(a),
+        Command::Eval(a) => eval::run(a),
     }
 }

@@ -128,6 +128,123 @@ fn synth_train_predict_attack_cam() {
     }
     let img = image::open(d.join("cam/0000_pggan_v1_00000_clean.png")).unwrap();
     assert_eq!((img.width(), img.height()), (32, 32));
+
+    // Cross-dataset evaluation: frame-level on the DFFD tree (the same clean AUC as the
+    // attack's report), then video-level on a CSV manifest of the same frames grouped into
+    // videos, checked against the mean of `dfr predict`'s frame probabilities per video.
+    let ev = ok(&dfr(
+        &[
+            "eval",
+            "--checkpoint",
+            ckpt,
+            "--data",
+            "data",
+            "--out",
+            "eval/dffd.json",
+        ],
+        d,
+    ));
+    assert!(ev.contains("frame") && !ev.contains("video"), "{ev}");
+    let e: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("eval/dffd.json")).unwrap()).unwrap();
+    assert_eq!(e["images"].as_u64(), Some(10));
+    assert!(e["video"].is_null());
+    let clean_auc = report["clean"]["roc_auc"].as_f64().unwrap();
+    assert!(
+        (e["frame"]["roc_auc"].as_f64().unwrap() - clean_auc).abs() < 1e-9,
+        "{e} vs {report}"
+    );
+    let frames = [
+        ("ffhq/test/ffhq_00000.png", "real", "r1"),
+        ("ffhq/test/ffhq_00001.png", "real", "r1"),
+        ("celeba/test/celeba_00000.png", "real", "r2"),
+        ("celeba/test/celeba_00001.png", "real", "r2"),
+        ("pggan_v1/test/pggan_v1_00000.png", "fake", "f1"),
+        ("pggan_v2/test/pggan_v2_00000.png", "fake", "f1"),
+        ("stargan/test/stargan_00000.png", "fake", "f2"),
+        ("faceapp/test/faceapp_00000.png", "fake", "f2"),
+        ("stylegan_ffhq/test/stylegan_ffhq_00000.png", "fake", "f3"),
+    ];
+    let mut manifest = String::from("path,label,split,video\n");
+    for (p, l, v) in frames {
+        manifest.push_str(&format!("{p},{l},test,{v}\n"));
+    }
+    std::fs::write(d.join("data/frames.csv"), &manifest).unwrap();
+    let ev = ok(&dfr(
+        &[
+            "eval",
+            "--checkpoint",
+            ckpt,
+            "--data",
+            "data/frames.csv",
+            "--layout",
+            "csv",
+            "--out",
+            "eval/frames.json",
+        ],
+        d,
+    ));
+    assert!(ev.contains("video"), "{ev}");
+    let e: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("eval/frames.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        (e["images"].as_u64(), e["videos"].as_u64()),
+        (Some(9), Some(5))
+    );
+    let mut args = vec!["predict", "--weights", ckpt, "--json"];
+    let paths: Vec<String> = frames.iter().map(|(p, _, _)| format!("data/{p}")).collect();
+    args.extend(paths.iter().map(String::as_str));
+    let probs: serde_json::Value = serde_json::from_str(&ok(&dfr(&args, d))).unwrap();
+    let (mut labels, mut scores) = (vec![], vec![]);
+    for v in ["r1", "r2", "f1", "f2", "f3"] {
+        let of: Vec<f64> = frames
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.2 == v)
+            .map(|(i, _)| probs[i]["fake"].as_f64().unwrap())
+            .collect();
+        labels.push(u32::from(v.starts_with('f')));
+        scores.push(of.iter().sum::<f64>() / of.len() as f64);
+    }
+    let want = dfr_metrics::roc_auc(&labels, &scores).unwrap();
+    let got = e["video"]["roc_auc"].as_f64().unwrap();
+    assert!(
+        (got - want).abs() < 1e-6,
+        "video AUC {got}, from predict {want}"
+    );
+    // a frame without its video id, and a video with real and fake frames
+    std::fs::write(d.join("data/bad.csv"), manifest.replace(",r2\n", ",\n")).unwrap();
+    let e = err(&dfr(
+        &[
+            "eval",
+            "--checkpoint",
+            ckpt,
+            "--data",
+            "data/bad.csv",
+            "--layout",
+            "csv",
+        ],
+        d,
+    ));
+    assert!(e.contains("bad.csv:4") && e.contains("video"), "{e}");
+    std::fs::write(d.join("data/mixed.csv"), manifest.replace(",f1\n", ",r1\n")).unwrap();
+    let e = err(&dfr(
+        &[
+            "eval",
+            "--checkpoint",
+            ckpt,
+            "--data",
+            "data/mixed.csv",
+            "--layout",
+            "csv",
+        ],
+        d,
+    ));
+    assert!(
+        e.contains("video `r1`") && e.contains("real and fake"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -85,7 +85,10 @@ pub fn load_mask(path: &Path, image: Option<&Path>, size: u32) -> Result<Vec<f32
         }
     }
     if size == 0 {
-        return Err(DataError::config("size", "a mask needs a size of at least 1"));
+        return Err(DataError::config(
+            "size",
+            "a mask needs a size of at least 1",
+        ));
     }
     // the images' own resize, on the mask copied to three channels
     let rgb = Rgb8 {
@@ -116,9 +119,9 @@ pub enum MaskSource {
 /// use dfr_data::mask::{mask_source, MaskSource};
 /// use dfr_data::{DataConfig, LayoutKind, Label, Sample, Split};
 /// let cfg = DataConfig::new("/data/dffd", LayoutKind::Dffd);
-/// let real = Sample { path: "/data/dffd/ffhq/test/a.png".into(), label: Label::Real, method: "ffhq".into(), split: Split::Test };
+/// let real = Sample { path: "/data/dffd/ffhq/test/a.png".into(), label: Label::Real, method: "ffhq".into(), split: Split::Test, video: None };
 /// assert_eq!(mask_source(&cfg, &real), MaskSource::Real);
-/// let fake = Sample { path: "/data/dffd/faceapp/test/b.png".into(), label: Label::Fake, method: "faceapp".into(), split: Split::Test };
+/// let fake = Sample { path: "/data/dffd/faceapp/test/b.png".into(), label: Label::Fake, method: "faceapp".into(), split: Split::Test, video: None };
 /// assert_eq!(mask_source(&cfg, &fake), MaskSource::Missing); // no such file here
 /// ```
 pub fn mask_source(cfg: &crate::DataConfig, sample: &crate::Sample) -> MaskSource {

@@ -92,6 +92,10 @@ pub struct Sample {
     pub method: String,
     /// The split the image belongs to.
     pub split: Split,
+    /// The video a frame comes from (the CSV layout's `video` column), for video-level
+    /// metrics; `None` for still images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video: Option<String>,
 }
 
 /// True when the file name has an image extension this crate decodes (png, jpg, jpeg).

@@ -88,7 +88,11 @@ fn the_tree_has_a_mask_for_every_fake_and_the_layout_finds_it() {
                     .zip(&want)
                     .map(|(a, b)| (a - b).abs())
                     .fold(0f32, f32::max);
-                assert!(worst <= 0.5 / 255.0 + 1e-6, "{}: 8-bit rounding only, got {worst}", p.display());
+                assert!(
+                    worst <= 0.5 / 255.0 + 1e-6,
+                    "{}: 8-bit rounding only, got {worst}",
+                    p.display()
+                );
             }
             other => panic!("{}: {other:?}", s.path.display()),
         }
@@ -104,12 +108,18 @@ fn a_tree_written_without_masks_gets_them_on_reuse() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("d");
     generate(&small(), &root, false).unwrap();
-    let one = mask_path(&root, std::path::Path::new("stargan/train/stargan_00001.png"));
+    let one = mask_path(
+        &root,
+        std::path::Path::new("stargan/train/stargan_00001.png"),
+    );
     let before = std::fs::read(&one).unwrap();
     let image = root.join("stargan/train/stargan_00001.png");
     let image_before = std::fs::read(&image).unwrap();
     std::fs::remove_dir_all(root.join(MASKS_DIR)).unwrap();
-    assert_eq!(generate(&small(), &root, false).unwrap(), SynthOutcome::Reused);
+    assert_eq!(
+        generate(&small(), &root, false).unwrap(),
+        SynthOutcome::Reused
+    );
     assert_eq!(std::fs::read(&one).unwrap(), before);
     assert_eq!(std::fs::read(&image).unwrap(), image_before);
     // nothing temporary left in the tree
@@ -131,11 +141,17 @@ fn a_mask_of_another_size_or_that_does_not_decode_is_an_error_naming_it() {
     let e = load_mask(&mask, Some(&image), 8).unwrap_err();
     assert!(matches!(e, DataError::MaskSize { .. }), "{e}");
     let msg = e.to_string();
-    assert!(msg.contains("mask.png") && msg.contains("4×8") && msg.contains("8×8"), "{msg}");
+    assert!(
+        msg.contains("mask.png") && msg.contains("4×8") && msg.contains("8×8"),
+        "{msg}"
+    );
     let broken = dir.path().join("broken.png");
     std::fs::write(&broken, b"not a png").unwrap();
     let e = load_mask(&broken, None, 8).unwrap_err();
-    assert!(matches!(e, DataError::Decode { .. }) && e.to_string().contains("broken.png"), "{e}");
+    assert!(
+        matches!(e, DataError::Decode { .. }) && e.to_string().contains("broken.png"),
+        "{e}"
+    );
     assert!(write_mask_png(&mask, 4, 4, &[1.0; 3]).is_err());
     // resizing keeps values in [0, 1]
     let m = load_mask(&mask, None, 5).unwrap();

@@ -562,7 +562,10 @@ mod tests {
         assert_eq!(non_containment(&a, &z).unwrap(), 1.0);
         assert_eq!(non_containment(&z, &b).unwrap(), 1.0);
         // symmetric
-        assert_eq!(non_containment(&a, &b).unwrap(), non_containment(&b, &a).unwrap());
+        assert_eq!(
+            non_containment(&a, &b).unwrap(),
+            non_containment(&b, &a).unwrap()
+        );
         let v = non_containment(&a, &b).unwrap();
         assert!(v > 0.0 && v < 1.0, "{v}");
         // disjoint supports: I = 0, numerator 2, denominator 3 − |U|/n

@@ -26,12 +26,12 @@ pub use consistency::{
     ConsistencyOptions, ConsistencyReport, ConsistencySummary, SsimOptions, DEFAULT_TOP_K_PERCENT,
 };
 pub use error::{ExplainError, Result};
-pub use localisation::{
-    localisation, localisation_batch, LocalisationOptions, LocalisationReport, LocalisationSummary,
-};
 pub use gradcam::{
     gradcam, gradcam_from_features, postprocess_cam, resize_bilinear, scale_map, CamMaps, CamModel,
     CamOutput, FnCamModel, Target,
+};
+pub use localisation::{
+    localisation, localisation_batch, LocalisationOptions, LocalisationReport, LocalisationSummary,
 };
 pub use overlay::{
     heatmap, jet, overlay_planar, overlay_rgb, overlay_tensor, save_overlay, save_png,

@@ -6,7 +6,10 @@ use dfr_explain::localisation::{iinc, localisation_batch, pbca, top_k_iou, Local
 use serde_json::Value;
 
 fn reference() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/localisation_reference.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/localisation_reference.json"
+    );
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -34,7 +37,10 @@ fn localisation_matches_the_numpy_reference() {
         let want = c["iinc"].as_f64().unwrap();
         assert!((got - want).abs() < 1e-9, "{name}: IINC {got} vs {want}");
         let got = pbca(&map, &mask, threshold).unwrap();
-        assert!((got - c["pbca"].as_f64().unwrap()).abs() < 1e-12, "{name}: PBCA {got}");
+        assert!(
+            (got - c["pbca"].as_f64().unwrap()).abs() < 1e-12,
+            "{name}: PBCA {got}"
+        );
         let got = top_k_iou(&map, &mask, k, threshold).unwrap();
         match c["top_k_iou"].as_f64() {
             None => {
@@ -43,13 +49,22 @@ fn localisation_matches_the_numpy_reference() {
             }
             Some(want) => {
                 let got = got.unwrap_or_else(|| panic!("{name}: top-{k} IoU missing"));
-                assert!((got - want).abs() < 1e-12, "{name}: top-{k} IoU {got} vs {want}");
+                assert!(
+                    (got - want).abs() < 1e-12,
+                    "{name}: top-{k} IoU {got} vs {want}"
+                );
             }
         }
         // the cases where exactly one side is empty: the factor alone, below ½
-        let (map_empty, mask_empty) = (map.iter().all(|&v| v == 0.0), mask.iter().all(|&v| v == 0.0));
+        let (map_empty, mask_empty) = (
+            map.iter().all(|&v| v == 0.0),
+            mask.iter().all(|&v| v == 0.0),
+        );
         if map_empty != mask_empty {
-            assert!(want > 1.0 / 3.0 - 1e-12 && want <= 0.5 + 1e-12, "{name}: {want}");
+            assert!(
+                want > 1.0 / 3.0 - 1e-12 && want <= 0.5 + 1e-12,
+                "{name}: {want}"
+            );
             factor_only += 1;
         }
     }
@@ -74,7 +89,10 @@ fn batches_are_map_after_map() {
         .collect();
     let reports = localisation_batch(&maps, &masks, h, w, &LocalisationOptions::default()).unwrap();
     assert_eq!(reports.len(), 2);
-    assert_eq!(reports[0].iinc, iinc(&maps[..h * w], &masks[..h * w]).unwrap());
+    assert_eq!(
+        reports[0].iinc,
+        iinc(&maps[..h * w], &masks[..h * w]).unwrap()
+    );
     assert!(reports[1].mask_empty && !reports[1].map_empty && reports[1].top_k_iou.is_none());
     // not whole planes, or unequal counts
     let o = LocalisationOptions::default();

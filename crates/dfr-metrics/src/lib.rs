@@ -36,6 +36,7 @@ mod report;
 mod roc;
 mod stats;
 mod threshold;
+mod video;
 
 pub use bootstrap::{
     bootstrap_accuracy, bootstrap_roc_auc, bootstrap_seeds_and_items, bootstrap_statistic,
@@ -68,3 +69,4 @@ pub use threshold::{
     best_macro_f1_threshold, eer_threshold, predict, youden_threshold, ThresholdChoice,
     ThresholdRule, DEFAULT_THRESHOLD,
 };
+pub use video::{video_scores, VideoScores};

@@ -397,7 +397,10 @@ fn build(cfg: &StudyConfig, runs: &[Vec<RunResult>], s: &Summary, p: &Published)
             }
             attack.push(kind.name().to_string());
             model.push(arm_label(cfg, i));
-            let (m, pm) = ms(s.metric(&cfg.arms[i].name, &format!("{}_cam_non_containment", kind.name())));
+            let (m, pm) = ms(s.metric(
+                &cfg.arms[i].name,
+                &format!("{}_cam_non_containment", kind.name()),
+            ));
             nc.push(m);
             ncpm.push(pm);
             let mean = |f: fn(&dfr_explain::ConsistencySummary) -> Option<f64>| {
@@ -487,7 +490,11 @@ fn localisation_table(
     }
     // the image sets: all fakes, all reals, then each source in the order first met
     let mut sets: Vec<String> = vec!["all fakes".into(), "all reals".into()];
-    for l in runs.iter().flatten().filter_map(|r| r.localisation.as_ref()) {
+    for l in runs
+        .iter()
+        .flatten()
+        .filter_map(|r| r.localisation.as_ref())
+    {
         for s in &l.clean.per_source {
             if !sets.contains(&s.source) {
                 sets.push(s.source.clone());
@@ -498,14 +505,25 @@ fn localisation_table(
         match set {
             "all fakes" => m.fakes.as_ref(),
             "all reals" => m.reals.as_ref(),
-            src => m.per_source.iter().find(|s| s.source == src).map(|s| &s.summary),
+            src => m
+                .per_source
+                .iter()
+                .find(|s| s.source == src)
+                .map(|s| &s.summary),
         }
     }
     let attacks: Vec<AttackKind> = cfg.attacks.grids().into_iter().map(|(k, _)| k).collect();
-    let mut cols: Vec<(String, Vec<Option<f64>>)> = ["iinc", "iinc_pm", "pbca", "pbca_pm", "top20_iou", "top20_iou_pm"]
-        .iter()
-        .map(|n| (n.to_string(), vec![]))
-        .collect();
+    let mut cols: Vec<(String, Vec<Option<f64>>)> = [
+        "iinc",
+        "iinc_pm",
+        "pbca",
+        "pbca_pm",
+        "top20_iou",
+        "top20_iou_pm",
+    ]
+    .iter()
+    .map(|n| (n.to_string(), vec![]))
+    .collect();
     for k in &attacks {
         for n in ["iinc", "iinc_pm", "pbca"] {
             cols.push((format!("{}_{n}", k.name()), vec![]));
@@ -538,7 +556,12 @@ fn localisation_table(
                 let adv: Vec<&LocalisationSummary> = rs
                     .iter()
                     .filter_map(|r| {
-                        let a = r.localisation.as_ref()?.adversarial.iter().find(|a| a.attack == *k)?;
+                        let a = r
+                            .localisation
+                            .as_ref()?
+                            .adversarial
+                            .iter()
+                            .find(|a| a.attack == *k)?;
                         pick(&a.maps, set)
                     })
                     .collect();

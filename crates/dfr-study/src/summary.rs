@@ -206,7 +206,13 @@ impl Metric {
                 }
                 (!it.is_empty()).then(|| n_robust as f64 / it.len() as f64)
             }
-            MetricKind::CamNonContainment(k) => run.cam.iter().find(|c| c.attack == k)?.summary.non_containment,
+            MetricKind::CamNonContainment(k) => {
+                run.cam
+                    .iter()
+                    .find(|c| c.attack == k)?
+                    .summary
+                    .non_containment
+            }
             MetricKind::Localisation { attack, metric } => {
                 let l = run.localisation.as_ref()?;
                 let maps = match attack {

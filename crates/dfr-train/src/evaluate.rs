@@ -55,3 +55,129 @@ pub fn score(
     };
     Ok(out)
 }
+
+/// Clean metrics of a detector on a whole data set (cross-dataset evaluation, `dfr eval`):
+/// frame-level (every image) and, when the samples name their videos, video-level (the
+/// mean fake score of each video's frames, DeepfakeBench's protocol).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct DatasetReport {
+    /// Images scored (unreadable ones are left out and counted in `bad_images`).
+    pub images: usize,
+    /// Unreadable images left out.
+    pub bad_images: usize,
+    /// Every metric over the images (threshold 0.5).
+    pub frame: dfr_metrics::BinaryReport,
+    /// Videos, when the samples have video ids.
+    pub videos: Option<usize>,
+    /// Every metric over the videos (mean frame score, threshold 0.5).
+    pub video: Option<dfr_metrics::BinaryReport>,
+    /// Frame-level accuracy and mean fake score per source (method).
+    pub per_source: Vec<SourceScores>,
+}
+
+/// Frame-level figures of one source.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct SourceScores {
+    /// Source (method) name.
+    pub source: String,
+    /// Images.
+    pub images: usize,
+    /// Accuracy at 0.5.
+    pub accuracy: f64,
+    /// Mean probability of "fake".
+    pub mean_fake_score: f64,
+}
+
+/// Scores `samples` (all of one split) with `model` at `size` px, `batch_size` at a time,
+/// and computes [`DatasetReport`]. Samples must either all have a video id or none
+/// (an error names the first one without); both classes must be present.
+pub fn evaluate_dataset(
+    model: &EfficientNet,
+    samples: Vec<dfr_data::Sample>,
+    split: dfr_data::Split,
+    size: u32,
+    batch_size: usize,
+    max_bad_fraction: f64,
+    device: &Device,
+) -> Result<DatasetReport> {
+    use crate::error::TrainError;
+    let with_video = samples.iter().filter(|s| s.video.is_some()).count();
+    if with_video != 0 && with_video != samples.len() {
+        let s = samples
+            .iter()
+            .find(|s| s.video.is_none())
+            .expect("one without");
+        return Err(TrainError::config(
+            "video",
+            format!(
+                "{} has no video id while {with_video} other frames have one: video-level \
+                 metrics need one for every frame",
+                s.path.display()
+            ),
+        ));
+    }
+    let loader = Loader::new(
+        samples,
+        split,
+        dfr_data::Transform::Eval(dfr_data::EvalTransform { size }),
+        dfr_data::LoaderConfig {
+            batch_size,
+            shuffle: false,
+            drop_last: false,
+            ..Default::default()
+        },
+        max_bad_fraction,
+    )?;
+    let s = score(model, &loader, device, None)?;
+    let all = loader.samples();
+    let scores: Vec<f64> = s.fake_prob.iter().map(|&p| p as f64).collect();
+    let frame = dfr_metrics::BinaryReport::compute(&s.labels, &scores, 0.5)?;
+    let (videos, video) = if with_video > 0 {
+        let ids: Vec<&str> = s
+            .indices
+            .iter()
+            .map(|&i| all[i].video.as_deref().unwrap_or(""))
+            .collect();
+        let v = dfr_metrics::video_scores(&s.labels, &scores, &ids)?;
+        (
+            Some(v.videos.len()),
+            Some(dfr_metrics::BinaryReport::compute(
+                &v.labels, &v.scores, 0.5,
+            )?),
+        )
+    } else {
+        (None, None)
+    };
+    let mut per_source: Vec<SourceScores> = Vec::new();
+    for (k, &i) in s.indices.iter().enumerate() {
+        let src = &all[i].method;
+        let pos = match per_source.iter().position(|p| &p.source == src) {
+            Some(p) => p,
+            None => {
+                per_source.push(SourceScores {
+                    source: src.clone(),
+                    images: 0,
+                    accuracy: 0.0,
+                    mean_fake_score: 0.0,
+                });
+                per_source.len() - 1
+            }
+        };
+        let p = &mut per_source[pos];
+        p.images += 1;
+        p.accuracy += f64::from(u32::from(scores[k] >= 0.5) == s.labels[k]);
+        p.mean_fake_score += scores[k];
+    }
+    for p in &mut per_source {
+        p.accuracy /= p.images as f64;
+        p.mean_fake_score /= p.images as f64;
+    }
+    Ok(DatasetReport {
+        images: s.labels.len(),
+        bad_images: loader.bad_files().len(),
+        frame,
+        videos,
+        video,
+        per_source,
+    })
+}

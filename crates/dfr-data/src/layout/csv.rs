@@ -1,13 +1,16 @@
-//! CSV manifest layout: `path,label,split[,method]`, paths relative to the manifest.
+//! CSV manifest layout: `path,label,split[,method][,video]`, paths relative to the manifest.
+//! With a `video` column (frames of videos: Celeb-DF, DFDC, FF++), every row names its
+//! video, and evaluations report video-level metrics too.
 
 use crate::error::{DataError, Result};
 use crate::sample::{Label, Sample, Split};
 use std::path::{Path, PathBuf};
 
 /// Expected-layout text for error messages.
-pub const EXPECTED: &str = "expected a CSV manifest with header `path,label,split[,method]` \
-(label real|fake|0|1, split train|val|validation|test, paths relative to the CSV); pass the \
-file or a directory holding manifest.csv";
+pub const EXPECTED: &str =
+    "expected a CSV manifest with header `path,label,split[,method][,video]` \
+(label real|fake|0|1, split train|val|validation|test, paths relative to the CSV, video: the \
+id of the video a frame comes from); pass the file or a directory holding manifest.csv";
 
 /// Resolves the manifest path: the file itself or `<dir>/manifest.csv`.
 pub fn manifest_path(root: &Path) -> PathBuf {
@@ -46,6 +49,7 @@ pub fn scan(root: &Path) -> Result<Vec<Sample>> {
         ));
     };
     let mc = col("method");
+    let vc = col("video");
     let mut samples = Vec::new();
     for (i, rec) in reader.records().enumerate() {
         let line = i + 2;
@@ -71,11 +75,17 @@ pub fn scan(root: &Path) -> Result<Vec<Sample>> {
             .filter(|m| !m.is_empty())
             .map(str::to_string)
             .unwrap_or_else(|| label.to_string());
+        // with a video column, every frame names its video (video-level metrics group by it)
+        let video = match vc {
+            Some(c) => Some(field(c, "video")?.to_string()),
+            None => None,
+        };
         samples.push(Sample {
             path: base.join(rel),
             label,
             method,
             split,
+            video,
         });
     }
     samples.sort_by(|a, b| (a.split, &a.path).cmp(&(b.split, &b.path)));

@@ -72,6 +72,7 @@ pub fn scan(root: &Path, extra: &BTreeMap<String, Label>) -> Result<Vec<Sample>>
                     label,
                     method: name.clone(),
                     split,
+                    video: None,
                 });
             }
         }

@@ -36,6 +36,7 @@ pub fn scan(root: &Path) -> Result<Vec<Sample>> {
                     label,
                     method,
                     split,
+                    video: None,
                 });
             }
         }

@@ -246,14 +246,14 @@ pub fn stargan<R: Rng>(rng: &mut R, size: usize, gain: f32) -> Fake {
         let up = resample(&down, low, low, size, size);
         translated.plane_mut(c).copy_from_slice(&up);
     }
-    for i in 0..n {
+    for (i, m) in mask.iter_mut().enumerate() {
         let face = if masks.face[i] > 0.5 { 1.0 } else { 0.0 };
         let hair = if masks.hair[i] > 0.5 && face == 0.0 {
             1.0
         } else {
             0.0
         };
-        mask[i] = face + hair;
+        *m = face + hair;
         for c in 0..3 {
             let k = c * n + i;
             if face > 0.0 {
