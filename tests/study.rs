@@ -26,6 +26,7 @@ fn study_file(dir: &Path, gradreg_r: f64) -> PathBuf {
              [experiment.model]\nimage_size = 32\n\
              [experiment.train]\nepochs = 1\nbatch_size = 4\nlr = 1e-3\nprogress = false\n\
              [eval]\nbatch_size = 8\n\
+             [[eval.datasets]]\nname = \"again\"\nroot = \"{data}\"\nlayout = \"dffd\"\n\
              [attacks]\nsteps = 2\n\
              [worst_case]\neps = [0.001]\npgd_steps = 3\npgd_restarts = 2\napgd_steps = 3\nlimit = 4\n\
              [stats]\nresamples = 200\n\
@@ -333,6 +334,19 @@ fn a_multi_seed_study_writes_report_and_summary_and_reuses_finished_work() {
             }
         }
     }
+    // Cross-dataset evaluation, here on the study's own test split in the DFFD layout:
+    // the same images, so the same clean ROC-AUC per seed; no video ids, no video metrics.
+    for a in arms {
+        let again = &a["metrics"]["again_frame_roc_auc"]["per_seed"];
+        assert_eq!(
+            again, &a["metrics"]["clean_roc_auc"]["per_seed"],
+            "{}",
+            a["name"]
+        );
+        assert!(a["metrics"]["again_video_roc_auc"].is_null());
+    }
+    assert!(md.contains("Cross-dataset evaluation"));
+    assert_eq!(rows(&t.join("datasets.csv")), 2);
     let loc = std::fs::read_to_string(t.join("localisation.csv")).unwrap();
     assert!(
         loc.starts_with("model,images,maps,empty_maps,iinc,"),
@@ -429,4 +443,30 @@ fn a_multi_seed_study_writes_report_and_summary_and_reuses_finished_work() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("nope") && e.contains("baseline-frozen"), "{e}");
+}
+
+#[test]
+fn a_cross_dataset_set_that_does_not_scan_is_an_error_before_any_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = study_file(dir.path(), 0.05);
+    let text = std::fs::read_to_string(&file).unwrap().replacen(
+        "layout = \"dffd\"",
+        "layout = \"csv\"",
+        1,
+    );
+    std::fs::write(&file, text).unwrap();
+    let e = reproduce_tables(&StudyOptions {
+        config: Some(file),
+        ..StudyOptions::default()
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("eval.datasets[0].root") && e.contains("manifest.csv"),
+        "{e}"
+    );
+    assert!(
+        !dir.path().join("results/tiny/runs").exists(),
+        "nothing was trained"
+    );
 }

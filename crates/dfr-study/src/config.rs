@@ -44,6 +44,10 @@ pub struct EvalSection {
     pub limit: Option<usize>,
     /// Batch size.
     pub batch_size: usize,
+    /// Other data sets each run's checkpoint is also evaluated on, clean (cross-dataset:
+    /// `[[eval.datasets]]`); frame- and video-level metrics per arm over seeds.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub datasets: Vec<ExternalDataset>,
 }
 
 impl Default for EvalSection {
@@ -52,8 +56,34 @@ impl Default for EvalSection {
             split: Split::Test,
             limit: None,
             batch_size: 32,
+            datasets: Vec::new(),
         }
     }
+}
+
+/// A data set for cross-dataset evaluation (`[[eval.datasets]]`), e.g. Celeb-DF-v2 frames
+/// in a CSV manifest with a `video` column (see `data/README.md`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalDataset {
+    /// Name in metric names and tables (letters, digits, `-`, `_`).
+    pub name: String,
+    /// Root (for `csv`: the manifest or a directory holding manifest.csv).
+    pub root: std::path::PathBuf,
+    /// Layout (default `csv`).
+    #[serde(default = "csv_layout")]
+    pub layout: dfr_data::LayoutKind,
+    /// Split to evaluate (default `test`).
+    #[serde(default = "test_split")]
+    pub split: Split,
+}
+
+fn csv_layout() -> dfr_data::LayoutKind {
+    dfr_data::LayoutKind::Csv
+}
+
+fn test_split() -> Split {
+    Split::Test
 }
 
 /// ε grids and iterative-attack parameters of the published protocol.
@@ -307,6 +337,22 @@ impl StudyConfig {
                     &format!("arms[{i}].name"),
                     format!("`{}` names two arms: arm names must differ", a.name),
                 );
+            }
+        }
+        for (i, d) in self.eval.datasets.iter().enumerate() {
+            let key = format!("eval.datasets[{i}].name");
+            let valid = !d.name.is_empty()
+                && d.name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !valid {
+                return err(
+                    &key,
+                    format!("`{}`: expected letters, digits, `-` or `_`", d.name),
+                );
+            }
+            if self.eval.datasets[..i].iter().any(|e| e.name == d.name) {
+                return err(&key, format!("`{}` names two data sets", d.name));
             }
         }
         for (i, c) in self.comparisons.iter().enumerate() {
@@ -564,6 +610,22 @@ mod tests {
         }
         let e = with("[worst_case]\neps = [2.0]\n");
         assert!(e.is_err());
+        for (extra, want) in [
+            (
+                "[[eval.datasets]]\nname = \"a b\"\nroot = \"x\"\n",
+                "eval.datasets[0].name",
+            ),
+            (
+                "[[eval.datasets]]\nname = \"x\"\nroot = \"x\"\n[[eval.datasets]]\nname = \"x\"\nroot = \"y\"\n",
+                "eval.datasets[1].name",
+            ),
+            ("[[eval.datasets]]\nname = \"x\"\nroot = \"x\"\nfps = 1\n", "fps"),
+        ] {
+            let e = with(extra).err().unwrap_or_else(|| panic!("accepted {extra}")).to_string();
+            assert!(e.contains(want), "`{extra}`: `{e}`");
+        }
+        let ok = with("[[eval.datasets]]\nname = \"celeb-df\"\nroot = \"m.csv\"\n").unwrap();
+        assert_eq!(ok.eval.datasets[0].layout, dfr_data::LayoutKind::Csv);
     }
 
     /// Each (arm, seed) has its own run directory and seed; the arm's table is merged over

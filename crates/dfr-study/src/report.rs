@@ -106,6 +106,7 @@ struct Tables {
     worst: Option<DataFrame>,
     cam: DataFrame,
     localisation: Option<DataFrame>,
+    datasets: Option<DataFrame>,
     comparisons: DataFrame,
 }
 
@@ -471,8 +472,47 @@ fn build(cfg: &StudyConfig, runs: &[Vec<RunResult>], s: &Summary, p: &Published)
         worst,
         cam,
         localisation: localisation_table(cfg, runs, level)?,
+        datasets: datasets_table(cfg, s)?,
         comparisons,
     })
+}
+
+/// Cross-dataset evaluation: per arm and `[[eval.datasets]]` entry, frame- and video-level
+/// AUC, accuracy and EER (mean ± CI half width over seeds). `None` without entries.
+fn datasets_table(cfg: &StudyConfig, s: &Summary) -> Result<Option<DataFrame>> {
+    if cfg.eval.datasets.is_empty() {
+        return Ok(None);
+    }
+    let names = [
+        "frame_roc_auc",
+        "frame_accuracy",
+        "frame_eer",
+        "video_roc_auc",
+        "video_accuracy",
+        "video_eer",
+    ];
+    let (mut model, mut dataset) = (vec![], vec![]);
+    let mut cols: Vec<(String, Vec<Option<f64>>)> = Vec::new();
+    for n in names {
+        cols.push((n.to_string(), vec![]));
+        cols.push((format!("{n}_pm"), vec![]));
+    }
+    for (i, arm) in cfg.arms.iter().enumerate() {
+        for d in &cfg.eval.datasets {
+            model.push(arm_label(cfg, i));
+            dataset.push(d.name.clone());
+            for (k, n) in names.iter().enumerate() {
+                let (m, pm) = ms(s.metric(&arm.name, &format!("{}_{n}", d.name)));
+                cols[2 * k].1.push(m);
+                cols[2 * k + 1].1.push(pm);
+            }
+        }
+    }
+    let mut columns = vec![col!("model", model), col!("dataset", dataset)];
+    for (name, v) in cols {
+        columns.push(col!(name, v));
+    }
+    Ok(Some(frame(columns)?))
 }
 
 /// The localisation of the fake-class Grad-CAM against the manipulation masks: per arm,
@@ -811,6 +851,9 @@ pub fn write(
     if let Some(l) = &t.localisation {
         write_all(l, &tables, "localisation")?;
     }
+    if let Some(d) = &t.datasets {
+        write_all(d, &tables, "datasets")?;
+    }
     write_all(&t.comparisons, &tables, "comparisons")?;
     let figs = curves(cfg, runs, &p, summary.level, out)?;
     let pct = summary.level * 100.0;
@@ -966,6 +1009,17 @@ pub fn write(
              (faceapp), the translated face and hair (stargan), the whole image (pggan, stylegan).",
         );
         page.table(l, &opts)?;
+    }
+    if let Some(d) = &t.datasets {
+        page.section("Cross-dataset evaluation");
+        page.paragraph(
+            "Each run's checkpoint on the other data sets of `[[eval.datasets]]`, clean: \
+             frame-level metrics over every image and video-level ones over the videos (a \
+             video's score is the mean fake probability of its frames, grouped by the \
+             manifest's `video` column; empty without one). Means ± CI half widths over seeds; \
+             the paired comparisons below include these metrics.",
+        );
+        page.table(d, &opts)?;
     }
     page.section("Comparisons");
     page.paragraph(format!(

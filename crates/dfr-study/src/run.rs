@@ -405,6 +405,8 @@ pub struct RunResult {
     pub cam: Vec<CamSummary>,
     /// The fake-class Grad-CAM against the manipulation masks, when the data has masks.
     pub localisation: Option<Localisation>,
+    /// Clean metrics on each `[[eval.datasets]]` entry: (name, report).
+    pub datasets: Vec<(String, dfr_train::evaluate::DatasetReport)>,
     /// The run directory.
     pub run_dir: PathBuf,
 }
@@ -430,6 +432,7 @@ pub fn run_one(
     ec: &ExperimentConfig,
     arm: &str,
     samples: &[Sample],
+    external: &[Vec<Sample>],
     device: &Device,
 ) -> Result<RunResult> {
     let seed = ec.run.seed;
@@ -448,6 +451,27 @@ pub fn run_one(
         tracing::info!("[cam] {tag}");
         cam::evaluate_cams(&model, samples, &ec.data, cfg, ec.model.image_size, seed)
     })?;
+    let mut datasets = Vec::new();
+    for (d, samples) in cfg.eval.datasets.iter().zip(external) {
+        let key = serde_json::json!({
+            "dataset": d, "image_size": ec.model.image_size, "n": samples.len(),
+        });
+        let path = eval_dir.join(format!("dataset-{}.json", d.name));
+        let r = cached(&path, &model_id, &key, || {
+            tracing::info!("[eval] {tag} on {}", d.name);
+            dfr_train::evaluate::evaluate_dataset(
+                &model,
+                samples.clone(),
+                d.split,
+                ec.model.image_size,
+                cfg.eval.batch_size,
+                ec.data.max_bad_fraction,
+                device,
+            )
+            .step(|| format!("evaluating {tag} on {}", d.name))
+        })?;
+        datasets.push((d.name.clone(), r));
+    }
     let val_auc = training
         .best_epoch
         .and_then(|b| training.epochs.iter().find(|e| e.epoch == b))
@@ -467,6 +491,7 @@ pub fn run_one(
         noise,
         cam: cams.consistency,
         localisation: cams.localisation,
+        datasets,
         run_dir: ec.run_dir(),
     })
 }

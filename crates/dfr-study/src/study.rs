@@ -90,6 +90,8 @@ pub struct Study {
     pub experiments: Vec<Vec<ExperimentConfig>>,
     /// The evaluation split's samples.
     pub samples: Vec<Sample>,
+    /// The samples of each `[[eval.datasets]]` entry, in order.
+    pub external: Vec<Vec<Sample>>,
     /// Runs side by side ([`StudyOptions::jobs`]).
     pub jobs: Option<usize>,
 }
@@ -126,10 +128,26 @@ impl Study {
             .scan()
             .step(|| format!("scanning {}", base.data.root.display()))?;
         let samples = ds.require_split(cfg.eval.split)?.to_vec();
+        // the cross-dataset sets are scanned now: a bad one is an error before any training
+        let mut external = Vec::new();
+        for (i, d) in cfg.eval.datasets.iter().enumerate() {
+            let found = dfr_data::DataConfig::new(&d.root, d.layout)
+                .scan()
+                .and_then(|ds| ds.require_split(d.split))
+                .map_err(|e| {
+                    StudyError::config(
+                        &cfg.source,
+                        format!("eval.datasets[{i}].root"),
+                        format!("{}: {e}", d.root.display()),
+                    )
+                })?;
+            external.push(found);
+        }
         Ok(Study {
             cfg,
             experiments,
             samples,
+            external,
             jobs: opts.jobs,
         })
     }
@@ -182,6 +200,7 @@ impl Study {
             &ec,
             &self.cfg.arms[a].name,
             &self.samples,
+            &self.external,
             device,
         )
     }

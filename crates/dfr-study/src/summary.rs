@@ -44,8 +44,61 @@ pub enum MetricKind {
         /// Which metric.
         metric: LocalisationMetric,
     },
+    /// A clean metric on a `[[eval.datasets]]` entry (cross-dataset), frame- or
+    /// video-level.
+    Dataset {
+        /// The entry's index in `eval.datasets`.
+        index: usize,
+        /// Video-level (the mean frame score per video) instead of frame-level.
+        video: bool,
+        /// Which metric.
+        metric: DatasetMetric,
+    },
     /// Best validation ROC-AUC seen in training.
     ValRocAuc,
+}
+
+/// The clean metrics of a cross-dataset evaluation ([`dfr_metrics::BinaryReport`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatasetMetric {
+    /// ROC-AUC.
+    RocAuc,
+    /// Accuracy at 0.5.
+    Accuracy,
+    /// Average precision.
+    AveragePrecision,
+    /// Equal error rate (lower is better).
+    Eer,
+}
+
+impl DatasetMetric {
+    /// All, in report order.
+    pub const ALL: [DatasetMetric; 4] = [
+        DatasetMetric::RocAuc,
+        DatasetMetric::Accuracy,
+        DatasetMetric::AveragePrecision,
+        DatasetMetric::Eer,
+    ];
+
+    /// Name in metric names (`<dataset>_video_roc_auc`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            DatasetMetric::RocAuc => "roc_auc",
+            DatasetMetric::Accuracy => "accuracy",
+            DatasetMetric::AveragePrecision => "average_precision",
+            DatasetMetric::Eer => "eer",
+        }
+    }
+
+    /// Its value in a report.
+    pub fn of(self, r: &dfr_metrics::BinaryReport) -> f64 {
+        match self {
+            DatasetMetric::RocAuc => r.roc_auc,
+            DatasetMetric::Accuracy => r.accuracy,
+            DatasetMetric::AveragePrecision => r.average_precision,
+            DatasetMetric::Eer => r.eer,
+        }
+    }
 }
 
 /// The localisation metrics of a study ([`dfr_explain::localisation`]).
@@ -126,6 +179,7 @@ impl Metric {
             MetricKind::CamNonContainment(_)
                 | MetricKind::ValRocAuc
                 | MetricKind::Localisation { .. }
+                | MetricKind::Dataset { .. }
         )
     }
 
@@ -142,7 +196,8 @@ impl Metric {
             MetricKind::WorstCase(_) => worst_case_images(run),
             MetricKind::CamNonContainment(_)
             | MetricKind::ValRocAuc
-            | MetricKind::Localisation { .. } => None,
+            | MetricKind::Localisation { .. }
+            | MetricKind::Dataset { .. } => None,
         };
         p.map_or(0, |p| p.labels.len())
     }
@@ -220,6 +275,15 @@ impl Metric {
                     Some(k) => &l.adversarial.iter().find(|a| a.attack == k)?.maps,
                 };
                 metric.of(maps.fakes.as_ref()?)
+            }
+            MetricKind::Dataset {
+                index,
+                video,
+                metric,
+            } => {
+                let name = &cfg.eval.datasets.get(index)?.name;
+                let (_, r) = run.datasets.iter().find(|(n, _)| n == name)?;
+                Some(metric.of(if video { r.video.as_ref()? } else { &r.frame }))
             }
             MetricKind::ValRocAuc => run.val_auc,
         }
@@ -322,6 +386,22 @@ pub fn metrics(cfg: &StudyConfig) -> Vec<Metric> {
                 Localisation { attack, metric },
                 metric.higher_is_better(),
             ));
+        }
+    }
+    for (index, d) in cfg.eval.datasets.iter().enumerate() {
+        for video in [false, true] {
+            for metric in DatasetMetric::ALL {
+                let level = if video { "video" } else { "frame" };
+                m.push(Metric::new(
+                    format!("{}_{level}_{}", d.name, metric.name()),
+                    Dataset {
+                        index,
+                        video,
+                        metric,
+                    },
+                    metric != DatasetMetric::Eer,
+                ));
+            }
         }
     }
     m.push(Metric::new("val_roc_auc", ValRocAuc, true));
