@@ -286,7 +286,7 @@ pub fn top_k_count(n: usize, percent: f64) -> usize {
 }
 
 /// Indices of the `m` largest values (ties: lower index first).
-fn top_indices(v: &[f32], m: usize) -> Vec<bool> {
+pub(crate) fn top_indices(v: &[f32], m: usize) -> Vec<bool> {
     let mut idx: Vec<usize> = (0..v.len()).collect();
     idx.sort_by(|&i, &j| v[j].total_cmp(&v[i]).then(i.cmp(&j)));
     let mut sel = vec![false; v.len()];

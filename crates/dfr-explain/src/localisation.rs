@@ -19,7 +19,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::consistency::{iinc_terms, top_k_count};
+use crate::consistency::{iinc_terms, top_indices, top_k_count};
 use crate::error::{ExplainError, Result};
 
 /// Threshold of [`pbca`] and of the mask region of [`top_k_iou`] (Dang et al.'s
@@ -141,9 +141,8 @@ pub fn top_k_iou(map: &[f32], mask: &[f32], percent: f64, threshold: f32) -> Res
         return Ok(None);
     }
     let m = top_k_count(map.len(), percent);
-    let mut idx: Vec<usize> = (0..map.len()).collect();
-    idx.sort_by(|&i, &j| map[j].total_cmp(&map[i]).then(i.cmp(&j)));
-    let inter = idx[..m].iter().filter(|&&i| region[i]).count();
+    let top = top_indices(map, m);
+    let inter = top.iter().zip(&region).filter(|(t, g)| **t && **g).count();
     Ok(Some(inter as f64 / (m + in_mask - inter) as f64))
 }
 
