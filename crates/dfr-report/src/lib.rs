@@ -18,9 +18,9 @@ pub mod table;
 pub use error::{ReportError, Result};
 pub use markdown::ReportPage;
 pub use plot::{
-    cam_overlay, confusion_matrix, gallery, gallery_size, heatmap, metric_vs_eps, roc_curves,
-    Colormap, CurveAxes, GalleryRow, GalleryStyle, LegendPosition, PlotPaths, PlotStyle, RocSeries,
-    Series, Tile,
+    cam_overlay, confusion_matrix, gallery, gallery_size, heatmap, labelled_heatmap, metric_vs_eps,
+    roc_curves, Colormap, CurveAxes, GalleryRow, GalleryStyle, LegendPosition, PlotPaths,
+    PlotStyle, RocSeries, Series, Tile,
 };
 pub use table::{frame, write_all, MarkdownOptions, TablePaths};
 

@@ -88,6 +88,101 @@ pub struct SourceScores {
     pub mean_fake_score: f64,
 }
 
+/// The fake probability of every readable image of a split, in the order of the samples
+/// given (unreadable ones left out and counted), with each image's source and label: what a
+/// study needs to compute metrics on any subset of the images (seen and held-out sources).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ScoredSamples {
+    /// Source (method) of each scored image.
+    pub sources: Vec<String>,
+    /// Label of each scored image (0 real, 1 fake).
+    pub labels: Vec<u32>,
+    /// Probability of "fake" of each scored image.
+    pub fake_prob: Vec<f64>,
+    /// Unreadable images left out.
+    pub bad_images: usize,
+}
+
+impl ScoredSamples {
+    /// The positions of the images whose source `keep` accepts.
+    ///
+    /// ```
+    /// let s = dfr_train::evaluate::ScoredSamples {
+    ///     sources: vec!["ffhq".into(), "stargan".into(), "faceapp".into()],
+    ///     labels: vec![0, 1, 1],
+    ///     fake_prob: vec![0.1, 0.9, 0.4],
+    ///     bad_images: 0,
+    /// };
+    /// assert_eq!(s.positions(|src| src != "faceapp"), [0, 1]);
+    /// ```
+    pub fn positions(&self, keep: impl Fn(&str) -> bool) -> Vec<usize> {
+        (0..self.sources.len())
+            .filter(|&i| keep(&self.sources[i]))
+            .collect()
+    }
+}
+
+/// Scores `samples` (all of one split) with `model` in eval mode at `size` px: see
+/// [`ScoredSamples`].
+pub fn score_samples(
+    model: &EfficientNet,
+    samples: Vec<dfr_data::Sample>,
+    split: dfr_data::Split,
+    size: u32,
+    batch_size: usize,
+    max_bad_fraction: f64,
+    device: &Device,
+) -> Result<ScoredSamples> {
+    let (s, loader) = score_loader(
+        model,
+        samples,
+        split,
+        size,
+        batch_size,
+        max_bad_fraction,
+        device,
+    )?;
+    let all = loader.samples();
+    // the loader's order is the samples' order (no shuffle), but say so by index
+    let mut order: Vec<usize> = (0..s.indices.len()).collect();
+    order.sort_by_key(|&k| s.indices[k]);
+    Ok(ScoredSamples {
+        sources: order
+            .iter()
+            .map(|&k| all[s.indices[k]].method.clone())
+            .collect(),
+        labels: order.iter().map(|&k| s.labels[k]).collect(),
+        fake_prob: order.iter().map(|&k| f64::from(s.fake_prob[k])).collect(),
+        bad_images: loader.bad_files().len(),
+    })
+}
+
+/// One eval-mode pass over `samples` in order.
+fn score_loader(
+    model: &EfficientNet,
+    samples: Vec<dfr_data::Sample>,
+    split: dfr_data::Split,
+    size: u32,
+    batch_size: usize,
+    max_bad_fraction: f64,
+    device: &Device,
+) -> Result<(Scores, Loader)> {
+    let loader = Loader::new(
+        samples,
+        split,
+        dfr_data::Transform::Eval(dfr_data::EvalTransform { size }),
+        dfr_data::LoaderConfig {
+            batch_size,
+            shuffle: false,
+            drop_last: false,
+            ..Default::default()
+        },
+        max_bad_fraction,
+    )?;
+    let s = score(model, &loader, device, None)?;
+    Ok((s, loader))
+}
+
 /// Scores `samples` (all of one split) with `model` at `size` px, `batch_size` at a time,
 /// and computes [`DatasetReport`]. Samples must either all have a video id or none
 /// (an error names the first one without); both classes must be present.
@@ -116,19 +211,15 @@ pub fn evaluate_dataset(
             ),
         ));
     }
-    let loader = Loader::new(
+    let (s, loader) = score_loader(
+        model,
         samples,
         split,
-        dfr_data::Transform::Eval(dfr_data::EvalTransform { size }),
-        dfr_data::LoaderConfig {
-            batch_size,
-            shuffle: false,
-            drop_last: false,
-            ..Default::default()
-        },
+        size,
+        batch_size,
         max_bad_fraction,
+        device,
     )?;
-    let s = score(model, &loader, device, None)?;
     let all = loader.samples();
     let scores: Vec<f64> = s.fake_prob.iter().map(|&p| p as f64).collect();
     let frame = dfr_metrics::BinaryReport::compute(&s.labels, &scores, 0.5)?;

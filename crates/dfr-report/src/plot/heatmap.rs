@@ -21,8 +21,8 @@ struct HeatmapFigure<'a> {
     title: &'a str,
     row_label: &'a str,
     col_label: &'a str,
-    rows: &'a [f64],
-    cols: &'a [f64],
+    rows: Vec<String>,
+    cols: Vec<String>,
     values: &'a [Vec<Option<f64>>],
     range: (f64, f64),
     style: &'a PlotStyle,
@@ -46,14 +46,51 @@ pub fn heatmap(
     values: &[Vec<Option<f64>>],
     style: &PlotStyle,
 ) -> Result<PlotPaths> {
+    check_finite("heatmap rows", rows)?;
+    check_finite("heatmap cols", cols)?;
+    let names = |v: &[f64]| v.iter().map(|x| fmt_num(*x)).collect::<Vec<_>>();
+    labelled_heatmap(
+        path_stem,
+        title,
+        row_label,
+        col_label,
+        &names(rows),
+        &names(cols),
+        values,
+        style,
+    )
+}
+
+/// [`heatmap`] with named rows and columns (arms × held-out sources, say).
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let rows = ["baseline".to_string(), "gradreg".to_string()];
+/// let cols = ["faceapp".to_string(), "stargan".to_string()];
+/// let values = vec![vec![Some(0.71), Some(0.64)], vec![Some(0.74), None]];
+/// let paths = dfr_report::labelled_heatmap(
+///     dir.path().join("auc"), "held-out AUC", "arm", "held-out source",
+///     &rows, &cols, &values, &dfr_report::PlotStyle::default(),
+/// ).unwrap();
+/// assert!(paths.png.exists() && paths.svg.exists());
+/// ```
+#[allow(clippy::too_many_arguments)]
+pub fn labelled_heatmap(
+    path_stem: impl AsRef<Path>,
+    title: &str,
+    row_label: &str,
+    col_label: &str,
+    rows: &[String],
+    cols: &[String],
+    values: &[Vec<Option<f64>>],
+    style: &PlotStyle,
+) -> Result<PlotPaths> {
     if rows.is_empty() {
         return Err(ReportError::empty("heatmap rows"));
     }
     if cols.is_empty() {
         return Err(ReportError::empty("heatmap cols"));
     }
-    check_finite("heatmap rows", rows)?;
-    check_finite("heatmap cols", cols)?;
     if values.len() != rows.len() {
         return Err(ReportError::mismatch(
             "heatmap values rows",
@@ -86,8 +123,8 @@ pub fn heatmap(
         title,
         row_label,
         col_label,
-        rows,
-        cols,
+        rows: rows.to_vec(),
+        cols: cols.to_vec(),
         values,
         range,
         style,
@@ -113,12 +150,11 @@ impl Figure for HeatmapFigure<'_> {
         let (main, bar) = titled.split_horizontally(w - bar_w);
 
         let (n_rows, n_cols) = (self.rows.len(), self.cols.len());
-        let row_labels: Vec<String> = self.rows.iter().map(|v| fmt_num(*v)).collect();
-        let col_labels: Vec<String> = self.cols.iter().map(|v| fmt_num(*v)).collect();
+        let (row_labels, col_labels) = (&self.rows, &self.cols);
         let chart = grid_chart(
             &main,
             n_cols,
-            &row_labels,
+            row_labels,
             self.col_label,
             self.row_label,
             st,
@@ -146,7 +182,7 @@ impl Figure for HeatmapFigure<'_> {
                     .draw(&Text::new(text, cell_center(n_rows, i, j), font))?;
             }
         }
-        draw_tick_labels(root, &chart, &col_labels, &row_labels, st)?;
+        draw_tick_labels(root, &chart, col_labels, row_labels, st)?;
         draw_colorbar(&bar, self.range, Colormap::Viridis, st)
     }
 }

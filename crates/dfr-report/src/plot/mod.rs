@@ -33,7 +33,7 @@ pub use colormap::Colormap;
 pub use confusion::confusion_matrix;
 pub use curves::{metric_vs_eps, CurveAxes, LegendPosition, Series};
 pub use gallery::{cam_overlay, gallery, gallery_size, GalleryRow, GalleryStyle, Tile};
-pub use heatmap::heatmap;
+pub use heatmap::{heatmap, labelled_heatmap};
 pub use roc::{roc_curves, RocSeries};
 
 /// The embedded font (a subset of DejaVu Sans).
