@@ -1,7 +1,9 @@
-//! The clap options of `reproduce-tables` and `ablation`, turned into `dfr-study`'s options.
+//! The clap options of `reproduce-tables`, `ablation` and `generalization`, turned into
+//! `dfr-study`'s options.
 
 use clap::{Args, ValueEnum};
 use dfr_study::ablation::{AblationOptions, Emit};
+use dfr_study::generalization::GeneralizationOptions;
 use dfr_study::StudyOptions;
 use std::path::PathBuf;
 
@@ -9,7 +11,8 @@ use std::path::PathBuf;
 #[derive(Args, Debug, Clone)]
 pub struct StudyArgs {
     /// Study file (default: the command's embedded one — experiments/quick.toml for
-    /// reproduce-tables, experiments/ablation.toml for ablation).
+    /// reproduce-tables, experiments/ablation.toml for ablation,
+    /// experiments/generalization.toml for generalization).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Dataset root in the DFFD layout (replaces the study's; disables synthetic generation).
@@ -86,7 +89,7 @@ impl ReproduceArgs {
 /// Job schedulers `--emit` can write scripts for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum EmitArg {
-    /// An sbatch job array (one task per cell) and a merge job.
+    /// An sbatch job array (one task per cell or unit) and a merge job.
     Slurm,
 }
 
@@ -116,6 +119,39 @@ impl AblationArgs {
         AblationOptions {
             study: self.study.options(),
             cell: self.cell,
+            list: self.list,
+            merge: self.merge,
+            emit: self.emit.map(|EmitArg::Slurm| Emit::Slurm),
+        }
+    }
+}
+
+/// Options of `cargo xtask generalization`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct GeneralizationArgs {
+    /// Study options (default config: the embedded experiments/generalization.toml).
+    #[command(flatten)]
+    pub study: StudyArgs,
+    /// Run only unit I (see `--list`); the summary is left to a later run or `--merge`.
+    #[arg(long, value_name = "I")]
+    pub unit: Option<usize>,
+    /// Print the units (held-out source × arm × seed) and exit.
+    #[arg(long, conflicts_with_all = ["unit", "merge", "emit"])]
+    pub list: bool,
+    /// Only summarise the finished units (an error lists any that are missing).
+    #[arg(long, conflicts_with = "unit")]
+    pub merge: bool,
+    /// Write job scripts for a scheduler instead of running the units.
+    #[arg(long, value_enum, conflicts_with_all = ["unit", "merge"])]
+    pub emit: Option<EmitArg>,
+}
+
+impl GeneralizationArgs {
+    /// The library's options.
+    pub fn options(&self) -> GeneralizationOptions {
+        GeneralizationOptions {
+            study: self.study.options(),
+            unit: self.unit,
             list: self.list,
             merge: self.merge,
             emit: self.emit.map(|EmitArg::Slurm| Emit::Slurm),

@@ -42,6 +42,10 @@ enum Command {
     /// Gradient regularisation over an α × r grid plus the baseline (default: the embedded
     /// experiments/ablation.toml): cells, `--cell I`, `--merge`, `--emit slurm`.
     Ablation(cli::AblationArgs),
+    /// Leave-one-source-out: every arm × seed trained without each held-out fake source and
+    /// tested on seen and held-out sources (default: the embedded
+    /// experiments/generalization.toml): units, `--unit I`, `--merge`, `--emit slurm`.
+    Generalization(cli::GeneralizationArgs),
     /// Benchmarks (JSON on stdout).
     Bench(bench::BenchArgs),
     /// Check the implementation against a directory of reference vectors.
@@ -107,6 +111,11 @@ fn run_command() -> Result<()> {
         }
         Command::Ablation(args) => {
             let path = dfr_study::ablation::run(&args.options())?;
+            println!("{}", path.display());
+            Ok(())
+        }
+        Command::Generalization(args) => {
+            let path = dfr_study::generalization::run(&args.options())?;
             println!("{}", path.display());
             Ok(())
         }

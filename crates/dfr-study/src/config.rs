@@ -249,6 +249,8 @@ pub struct StudyConfig {
     pub stats: StatsSection,
     /// The α × r grid of `cargo xtask ablation` (ignored by `reproduce-tables`).
     pub ablation: Option<crate::ablation::AblationSection>,
+    /// Leave-one-source-out of `cargo xtask generalization` (ignored by `reproduce-tables`).
+    pub generalization: Option<crate::generalization::GeneralizationSection>,
     /// How the file is named in messages (set by [`StudyConfig::parse`]).
     #[serde(skip)]
     pub source: String,

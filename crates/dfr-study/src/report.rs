@@ -433,37 +433,7 @@ fn build(cfg: &StudyConfig, runs: &[Vec<RunResult>], s: &Summary, p: &Published)
         col!("one_empty", one),
     ])?;
 
-    // Comparisons.
-    let c = &s.comparisons;
-    let comparisons = frame(vec![
-        col!("b", c.iter().map(|c| c.b.clone()).collect::<Vec<_>>()),
-        col!("a", c.iter().map(|c| c.a.clone()).collect::<Vec<_>>()),
-        col!(
-            "metric",
-            c.iter().map(|c| c.metric.clone()).collect::<Vec<_>>(),
-        ),
-        col!(
-            "mean_diff",
-            c.iter().map(|c| c.mean_diff).collect::<Vec<_>>(),
-        ),
-        col!("ci_low", c.iter().map(|c| c.ci_low).collect::<Vec<_>>()),
-        col!("ci_high", c.iter().map(|c| c.ci_high).collect::<Vec<_>>()),
-        col!(
-            "p_sign_flip",
-            c.iter().map(|c| c.p_value).collect::<Vec<_>>(),
-        ),
-        col!(
-            "n_seeds",
-            c.iter().map(|c| c.n_seeds as u64).collect::<Vec<_>>(),
-        ),
-        col!(
-            "detectable_diff",
-            c.iter()
-                .map(|c| c.detectable_difference)
-                .collect::<Vec<_>>(),
-        ),
-        col!("verdict", c.iter().map(verdict_word).collect::<Vec<_>>()),
-    ])?;
+    let comparisons = comparisons_frame(&s.comparisons)?;
     Ok(Tables {
         training,
         clean,
@@ -626,8 +596,42 @@ fn localisation_table(
     Ok(Some(frame(columns)?))
 }
 
+/// The comparisons table: one row per comparison and metric (b − a, CI, p, verdict).
+pub(crate) fn comparisons_frame(c: &[ComparisonSummary]) -> Result<DataFrame> {
+    frame(vec![
+        col!("b", c.iter().map(|c| c.b.clone()).collect::<Vec<_>>()),
+        col!("a", c.iter().map(|c| c.a.clone()).collect::<Vec<_>>()),
+        col!(
+            "metric",
+            c.iter().map(|c| c.metric.clone()).collect::<Vec<_>>(),
+        ),
+        col!(
+            "mean_diff",
+            c.iter().map(|c| c.mean_diff).collect::<Vec<_>>(),
+        ),
+        col!("ci_low", c.iter().map(|c| c.ci_low).collect::<Vec<_>>()),
+        col!("ci_high", c.iter().map(|c| c.ci_high).collect::<Vec<_>>()),
+        col!(
+            "p_sign_flip",
+            c.iter().map(|c| c.p_value).collect::<Vec<_>>(),
+        ),
+        col!(
+            "n_seeds",
+            c.iter().map(|c| c.n_seeds as u64).collect::<Vec<_>>(),
+        ),
+        col!(
+            "detectable_diff",
+            c.iter()
+                .map(|c| c.detectable_difference)
+                .collect::<Vec<_>>(),
+        ),
+        col!("verdict", c.iter().map(verdict_word).collect::<Vec<_>>()),
+    ])
+    .map_err(Into::into)
+}
+
 /// `b higher`, `b lower` or `not detectable`, with better/worse for the metric's direction.
-fn verdict_word(c: &ComparisonSummary) -> String {
+pub(crate) fn verdict_word(c: &ComparisonSummary) -> String {
     match c.verdict {
         Verdict::NotDetectable => "not detectable".into(),
         v => {

@@ -1,10 +1,78 @@
-//! `--emit slurm`: an sbatch job array with one task per cell, and a merge job.
+//! `--emit slurm`: an sbatch job array with one task per independent unit of work (an
+//! ablation's cells, a generalisation study's (held-out, arm, seed) runs) and a merge job.
 
-use super::Ablation;
 use crate::error::{Result, StepContext};
 use crate::study::StudyOptions;
+use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+
+/// Options of the `--emit slurm` job scripts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SlurmSection {
+    /// `--partition` (none when empty).
+    pub partition: String,
+    /// `--account` (none when empty).
+    pub account: String,
+    /// `--time` of one cell.
+    pub time: String,
+    /// `--cpus-per-task` (also the cell's thread count).
+    pub cpus_per_task: usize,
+    /// `--mem`.
+    pub mem: String,
+    /// GPUs per cell (`--gres=gpu:N`); cells then run with `--device cuda`.
+    pub gpus: usize,
+    /// At most this many cells at once (`--array=…%N`; unlimited when absent).
+    pub max_parallel: Option<usize>,
+    /// Shell lines run before each cell (e.g. `module load cuda`).
+    pub setup: Vec<String>,
+    /// Further `#SBATCH` options, e.g. `--qos=long`.
+    pub extra: Vec<String>,
+}
+
+impl Default for SlurmSection {
+    fn default() -> Self {
+        SlurmSection {
+            partition: String::new(),
+            account: String::new(),
+            time: "04:00:00".into(),
+            cpus_per_task: 4,
+            mem: "8G".into(),
+            gpus: 0,
+            max_parallel: None,
+            setup: Vec::new(),
+            extra: Vec::new(),
+        }
+    }
+}
+
+/// Job schedulers `--emit` can write scripts for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Emit {
+    /// An sbatch job array (one task per unit) and a merge job.
+    Slurm,
+}
+
+/// A job array to write: what the units are and how the xtask command names them.
+#[derive(Debug, Clone)]
+pub struct JobArray<'a> {
+    /// The xtask command (`ablation`, `generalization`), also the job names' prefix.
+    pub command: &'a str,
+    /// The study's name.
+    pub study: &'a str,
+    /// The study's output directory (scripts go to `<out>/slurm/`).
+    pub out: &'a Path,
+    /// The embedded default study file, `(file name, text)`: written next to the scripts when
+    /// no `--config` was given.
+    pub embedded: (&'a str, &'a str),
+    /// The flag that runs one unit (`--cell`, `--unit`).
+    pub unit_flag: &'a str,
+    /// Units (array tasks `0..n`).
+    pub n: usize,
+    /// The cluster options.
+    pub slurm: &'a SlurmSection,
+}
 
 /// Quotes a word for a POSIX shell.
 pub fn sh_quote(s: &str) -> String {
@@ -42,15 +110,16 @@ fn write(path: &Path, text: &str, executable: bool) -> Result<()> {
 ///
 /// The scripts run the `xtask` binary that wrote them (build it once on a shared file system:
 /// `cargo build --release -p xtask`) from the current directory, with the same options.
-pub fn emit(ab: &Ablation, args: &StudyOptions, n_cells: usize) -> Result<PathBuf> {
-    let s = &ab.grid.slurm;
-    let dir = absolute(&ab.out.join("slurm"))?;
+pub fn emit(job: &JobArray<'_>, args: &StudyOptions) -> Result<PathBuf> {
+    let s = job.slurm;
+    let n_cells = job.n;
+    let dir = absolute(&job.out.join("slurm"))?;
     std::fs::create_dir_all(dir.join("logs")).step(|| format!("creating {}", dir.display()))?;
     let config = match &args.config {
         Some(p) => absolute(p)?,
         None => {
-            let p = dir.join("ablation.toml");
-            write(&p, super::ABLATION, false)?;
+            let p = dir.join(job.embedded.0);
+            write(&p, job.embedded.1, false)?;
             p
         }
     };
@@ -58,7 +127,7 @@ pub fn emit(ab: &Ablation, args: &StudyOptions, n_cells: usize) -> Result<PathBu
     let workdir = std::env::current_dir()?;
     let mut common = vec![
         sh_quote(&exe.display().to_string()),
-        "ablation".into(),
+        job.command.into(),
         "--config".into(),
         sh_quote(&config.display().to_string()),
     ];
@@ -80,7 +149,7 @@ pub fn emit(ab: &Ablation, args: &StudyOptions, n_cells: usize) -> Result<PathBu
     };
     let common = common.join(" ");
     let run_cell = format!("{common} --device {}", sh_quote(&device));
-    let name = format!("dfr-ablation-{}", ab.cfg.study.name);
+    let name = format!("dfr-{}-{}", job.command, job.study);
 
     let header = |job: &str, log: &str, array: Option<String>| -> String {
         let mut h = String::from("#!/bin/bash\n");
@@ -115,23 +184,28 @@ pub fn emit(ab: &Ablation, args: &StudyOptions, n_cells: usize) -> Result<PathBu
     }
     let _ = write!(
         cells,
-        "# One ablation cell per array task ({n_cells} cells; `{} --list` names them).\n\
-         # A finished cell is skipped and an interrupted one resumes, so requeueing is safe.\n\
+        "# One {command} unit per array task ({n_cells} units; `{} --list` names them).\n\
+         # A finished unit is skipped and an interrupted one resumes, so requeueing is safe.\n\
          set -eo pipefail\n\
          cd {}\n\
          export RAYON_NUM_THREADS=\"${{SLURM_CPUS_PER_TASK:-1}}\"\n",
         common,
-        sh_quote(&workdir.display().to_string())
+        sh_quote(&workdir.display().to_string()),
+        command = job.command,
     );
     for line in &s.setup {
         let _ = writeln!(cells, "{line}");
     }
-    let _ = writeln!(cells, "{run_cell} --cell \"$SLURM_ARRAY_TASK_ID\"");
+    let _ = writeln!(
+        cells,
+        "{run_cell} {} \"$SLURM_ARRAY_TASK_ID\"",
+        job.unit_flag
+    );
 
     let mut merge = header(&format!("{name}-merge"), "merge.out", None);
     let _ = write!(
         merge,
-        "# Merges the finished cells into the table, heatmaps and report.md.\n\
+        "# Merges the finished units into the summary, tables, figures and report.md.\n\
          set -euo pipefail\n\
          cd {}\n\
          {common} --merge\n",
@@ -140,23 +214,23 @@ pub fn emit(ab: &Ablation, args: &StudyOptions, n_cells: usize) -> Result<PathBu
 
     let submit = format!(
         "#!/bin/bash\n\
-         # Submits the cells as a job array and the merge after all of them (even if some fail,\n\
-         # so the summary lists what is missing).\n\
+         # Submits the units as a job array and the merge after all of them (even if some\n\
+         # fail, so the merge says what is missing).\n\
          set -euo pipefail\n\
          cells=$(sbatch --parsable {cells_path})\n\
          cells=${{cells%%;*}}\n\
          sbatch --dependency=afterany:\"$cells\" {merge_path}\n\
-         echo \"submitted cells as job $cells; the report will be at {report}\"\n",
+         echo \"submitted the units as job $cells; the report will be at {report}\"\n",
         cells_path = sh_quote(&dir.join("cells.sbatch").display().to_string()),
         merge_path = sh_quote(&dir.join("merge.sbatch").display().to_string()),
-        report = absolute(&ab.out.join("report.md"))?.display()
+        report = absolute(&job.out.join("report.md"))?.display()
     );
     write(&dir.join("cells.sbatch"), &cells, true)?;
     write(&dir.join("merge.sbatch"), &merge, true)?;
     let submit_path = dir.join("submit.sh");
     write(&submit_path, &submit, true)?;
     println!(
-        "[slurm] {n_cells} cells: {}\n[slurm] submit with: bash {}",
+        "[slurm] {n_cells} units: {}\n[slurm] submit with: bash {}",
         dir.join("cells.sbatch").display(),
         submit_path.display()
     );

@@ -248,6 +248,7 @@ pub fn reproduce_tables(opts: &StudyOptions) -> Result<StudyOutcome> {
                 level: cfg.stats.level,
                 arms: Vec::new(),
                 comparisons: Vec::new(),
+                held_out: Vec::new(),
             },
         });
     }

@@ -424,7 +424,8 @@ pub struct MetricSummary {
 }
 
 impl MetricSummary {
-    fn of(values: &[f64], level: f64) -> Option<MetricSummary> {
+    /// Mean, SD and t interval of per-seed `values` (`None` when empty).
+    pub fn of(values: &[f64], level: f64) -> Option<MetricSummary> {
         if values.is_empty() {
             return None;
         }
@@ -508,6 +509,10 @@ pub struct Summary {
     pub arms: Vec<ArmSummary>,
     /// Per comparison and metric.
     pub comparisons: Vec<ComparisonSummary>,
+    /// A generalisation study's held-out sources (`cargo xtask generalization`; absent in
+    /// other studies), in the order of its metrics' `@<name>` suffixes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held_out: Vec<crate::generalization::HeldOut>,
 }
 
 impl Summary {
@@ -528,13 +533,31 @@ impl Summary {
     }
 }
 
+/// One arm's entry in `summary.json`: its description (strategy, freezing, PIM direction)
+/// and `metrics`.
+pub fn arm_summary(
+    cfg: &StudyConfig,
+    spec: &crate::arm::ArmSpec,
+    metrics: BTreeMap<String, MetricSummary>,
+) -> Result<ArmSummary> {
+    let ec = cfg.experiment_for(spec, cfg.seeds[0], &[])?;
+    Ok(ArmSummary {
+        name: spec.name.clone(),
+        strategy: format!("{:?}", spec.strategy).to_lowercase(),
+        frozen_shallow: ec.shallow_frozen(),
+        direction: (spec.strategy == dfr_train::Strategy::Gradreg)
+            .then(|| format!("{:?}", ec.gradreg.direction).to_lowercase()),
+        about: spec.about.clone(),
+        metrics,
+    })
+}
+
 /// The statistics of `runs` (`runs[arm][seed]`, arms and seeds in study order).
 pub fn summarize(cfg: &StudyConfig, runs: &[Vec<RunResult>]) -> Result<Summary> {
     let level = cfg.stats.level;
     let metrics = metrics(cfg);
     let mut arms = Vec::new();
     for (spec, rs) in cfg.arms.iter().zip(runs) {
-        let ec = cfg.experiment_for(spec, cfg.seeds[0], &[])?;
         let mut m = BTreeMap::new();
         for metric in &metrics {
             let v: Option<Vec<f64>> = rs.iter().map(|r| metric.value(cfg, r, None)).collect();
@@ -542,15 +565,7 @@ pub fn summarize(cfg: &StudyConfig, runs: &[Vec<RunResult>]) -> Result<Summary> 
                 m.insert(metric.name.clone(), s);
             }
         }
-        arms.push(ArmSummary {
-            name: spec.name.clone(),
-            strategy: format!("{:?}", spec.strategy).to_lowercase(),
-            frozen_shallow: ec.shallow_frozen(),
-            direction: (spec.strategy == dfr_train::Strategy::Gradreg)
-                .then(|| format!("{:?}", ec.gradreg.direction).to_lowercase()),
-            about: spec.about.clone(),
-            metrics: m,
-        });
+        arms.push(arm_summary(cfg, spec, m)?);
     }
     let mut comparisons = Vec::new();
     let index = |n: &str| cfg.arms.iter().position(|a| a.name == n);
@@ -580,6 +595,7 @@ pub fn summarize(cfg: &StudyConfig, runs: &[Vec<RunResult>]) -> Result<Summary> 
         level,
         arms,
         comparisons,
+        held_out: Vec::new(),
     })
 }
 
@@ -595,16 +611,6 @@ fn compare(
     let (Some(va), Some(vb)) = (va, vb) else {
         return Ok(None);
     };
-    let n = va.len().min(vb.len());
-    if n == 0 {
-        return Ok(None);
-    }
-    let d: Vec<f64> = va.iter().zip(&vb).map(|(x, y)| y - x).collect();
-    let mean_diff = d.iter().sum::<f64>() / n as f64;
-    let alpha = 1.0 - level;
-    let paired = (n >= 2)
-        .then(|| compare_paired(&va, &vb, level))
-        .transpose()?;
     // Paired items: every run of both arms must have evaluated the same number of images.
     let n_items = a.first().map_or(0, |r| metric.n_items(r));
     let n_items = if a.iter().chain(b).all(|r| metric.n_items(r) == n_items) {
@@ -612,40 +618,92 @@ fn compare(
     } else {
         0
     };
-    let (ci, method) = if metric.per_image() && n_items > 0 {
-        let boot = bootstrap_seeds_and_items(
-            n,
-            n_items,
-            &BootstrapConfig {
-                resamples: cfg.stats.resamples,
-                level,
-                seed: 0,
-            },
-            |s, items| {
-                Some(
-                    metric.value(cfg, &b[s], Some(items))?
-                        - metric.value(cfg, &a[s], Some(items))?,
-                )
-            },
-        );
-        match boot {
-            Ok(c) => (
-                Some([c.lower, c.upper]),
-                format!(
-                    "paired bootstrap over seeds and test images ({} resamples)",
-                    c.resamples_used
-                ),
-            ),
-            Err(_) => (
-                paired.as_ref().map(|p| p.t_ci),
-                "t interval over seeds".to_string(),
-            ),
-        }
-    } else {
+    let diff = |s: usize, items: &[usize]| {
+        Some(metric.value(cfg, &b[s], Some(items))? - metric.value(cfg, &a[s], Some(items))?)
+    };
+    let items: Option<ItemBootstrap<'_>> =
+        (metric.per_image() && n_items > 0).then_some((n_items, &diff));
+    compare_series(
+        &metric.name,
+        metric.higher_is_better,
+        &va,
+        &vb,
+        level,
+        cfg.stats.resamples,
+        items,
+    )
+}
+
+/// The test images a paired difference can be recomputed on: their number and the
+/// difference `b − a` of seed `s` on a resample of them (`None` when undefined there).
+pub type ItemBootstrap<'a> = (usize, &'a dyn Fn(usize, &[usize]) -> Option<f64>);
+
+/// The comparison `b − a` of one metric from its per-seed values (`va[s]`, `vb[s]`, paired
+/// by seed): mean difference; CI from a paired bootstrap over seeds and test images when
+/// `items` is given (and it succeeds), a t interval over seeds otherwise; exact sign-flip
+/// and Wilcoxon p; the smallest detectable difference; the one verdict rule. `None` without
+/// seeds. `a` and `b` are left empty for the caller to fill.
+///
+/// ```
+/// let a = [0.70, 0.72, 0.69, 0.71, 0.70, 0.73];
+/// let b = [0.75, 0.78, 0.74, 0.77, 0.76, 0.79];
+/// let c = dfr_study::summary::compare_series("auc", true, &a, &b, 0.95, 2000, None)
+///     .unwrap()
+///     .unwrap();
+/// assert!((c.mean_diff - 0.0567).abs() < 1e-3);
+/// assert_eq!(c.p_value, Some(2.0 / 64.0));
+/// assert_eq!(c.verdict, dfr_metrics::Verdict::Higher);
+/// ```
+pub fn compare_series(
+    metric: &str,
+    higher_is_better: bool,
+    va: &[f64],
+    vb: &[f64],
+    level: f64,
+    resamples: usize,
+    items: Option<ItemBootstrap<'_>>,
+) -> Result<Option<ComparisonSummary>> {
+    let n = va.len().min(vb.len());
+    if n == 0 {
+        return Ok(None);
+    }
+    let (va, vb) = (&va[..n], &vb[..n]);
+    let d: Vec<f64> = va.iter().zip(vb).map(|(x, y)| y - x).collect();
+    let mean_diff = d.iter().sum::<f64>() / n as f64;
+    let alpha = 1.0 - level;
+    let paired = (n >= 2)
+        .then(|| compare_paired(va, vb, level))
+        .transpose()?;
+    let t = || {
         (
             paired.as_ref().map(|p| p.t_ci),
             "t interval over seeds".to_string(),
         )
+    };
+    let (ci, method) = match items {
+        Some((n_items, diff)) => {
+            let boot = bootstrap_seeds_and_items(
+                n,
+                n_items,
+                &BootstrapConfig {
+                    resamples,
+                    level,
+                    seed: 0,
+                },
+                diff,
+            );
+            match boot {
+                Ok(c) => (
+                    Some([c.lower, c.upper]),
+                    format!(
+                        "paired bootstrap over seeds and test images ({} resamples)",
+                        c.resamples_used
+                    ),
+                ),
+                Err(_) => t(),
+            }
+        }
+        None => t(),
     };
     let p_value = paired.as_ref().map(|p| p.sign_flip.p);
     let verdict = match (ci, p_value) {
@@ -655,8 +713,8 @@ fn compare(
     Ok(Some(ComparisonSummary {
         a: String::new(),
         b: String::new(),
-        metric: metric.name.clone(),
-        higher_is_better: metric.higher_is_better,
+        metric: metric.to_string(),
+        higher_is_better,
         mean_diff,
         ci_low: ci.map(|c| c[0]),
         ci_high: ci.map(|c| c[1]),

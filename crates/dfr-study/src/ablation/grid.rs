@@ -1,5 +1,6 @@
 //! The ablation grid: `[ablation]` of a study file and its cells.
 
+use crate::slurm::SlurmSection;
 use dfr_attacks::AttackKind;
 use serde::{Deserialize, Serialize};
 
@@ -27,46 +28,6 @@ impl Default for Selection {
             eps: 0.0005,
             robust_weight: 0.5,
             limit: None,
-        }
-    }
-}
-
-/// Options of the `--emit slurm` job scripts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SlurmSection {
-    /// `--partition` (none when empty).
-    pub partition: String,
-    /// `--account` (none when empty).
-    pub account: String,
-    /// `--time` of one cell.
-    pub time: String,
-    /// `--cpus-per-task` (also the cell's thread count).
-    pub cpus_per_task: usize,
-    /// `--mem`.
-    pub mem: String,
-    /// GPUs per cell (`--gres=gpu:N`); cells then run with `--device cuda`.
-    pub gpus: usize,
-    /// At most this many cells at once (`--array=…%N`; unlimited when absent).
-    pub max_parallel: Option<usize>,
-    /// Shell lines run before each cell (e.g. `module load cuda`).
-    pub setup: Vec<String>,
-    /// Further `#SBATCH` options, e.g. `--qos=long`.
-    pub extra: Vec<String>,
-}
-
-impl Default for SlurmSection {
-    fn default() -> Self {
-        SlurmSection {
-            partition: String::new(),
-            account: String::new(),
-            time: "04:00:00".into(),
-            cpus_per_task: 4,
-            mem: "8G".into(),
-            gpus: 0,
-            max_parallel: None,
-            setup: Vec::new(),
-            extra: Vec::new(),
         }
     }
 }

@@ -8,10 +8,10 @@
 //! after another here, or as a Slurm job array (`--emit slurm`).
 
 pub mod grid;
-pub mod slurm;
 pub mod summary;
 
-pub use grid::{AblationSection, Cell, Point, Selection, SlurmSection};
+pub use crate::slurm::SlurmSection;
+pub use grid::{AblationSection, Cell, Point, Selection};
 
 use crate::config::StudyConfig;
 use crate::error::{Result, StepContext, StudyError};
@@ -29,12 +29,7 @@ pub const ABLATION: &str = include_str!("../../../../experiments/ablation.toml")
 /// How the embedded default ablation is named in messages.
 pub const ABLATION_NAME: &str = "experiments/ablation.toml (embedded)";
 
-/// Job schedulers `--emit` can write scripts for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Emit {
-    /// An sbatch job array (one task per cell) and a merge job.
-    Slurm,
-}
+pub use crate::slurm::Emit;
 
 /// What `cargo xtask ablation` does.
 #[derive(Debug, Clone, Default)]
@@ -415,7 +410,16 @@ pub fn run(a: &AblationOptions) -> Result<PathBuf> {
     }
     if let Some(Emit::Slurm) = a.emit {
         ab.prepare_data()?;
-        let path = slurm::emit(&ab, &a.study, cells.len())?;
+        let job = crate::slurm::JobArray {
+            command: "ablation",
+            study: &ab.cfg.study.name,
+            out: &ab.out,
+            embedded: ("ablation.toml", ABLATION),
+            unit_flag: "--cell",
+            n: cells.len(),
+            slurm: &ab.grid.slurm,
+        };
+        let path = crate::slurm::emit(&job, &a.study)?;
         return Ok(path);
     }
     if let Some(i) = a.cell {
