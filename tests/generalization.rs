@@ -108,6 +108,10 @@ fn generalization_trains_without_the_held_out_sources_and_summarises_seen_and_he
     assert_eq!(s.held_out.len(), 2);
     assert_eq!(s.held_out[1].name, "pggan");
     assert_eq!(s.held_out[1].sources, ["pggan_v1", "pggan_v2"]);
+    assert_eq!(
+        s.held_out[1].seen,
+        ["faceapp", "stargan", "stylegan_celeba", "stylegan_ffhq"]
+    );
     assert_eq!(s.test_images, 2 * 3 + 6 * 2);
     let names: Vec<&str> = s.arms.iter().map(|a| a.name.as_str()).collect();
     assert_eq!(names, ["baseline", "gradreg"]);
@@ -117,6 +121,7 @@ fn generalization_trains_without_the_held_out_sources_and_summarises_seen_and_he
             "held_out_roc_auc@pggan",
             "gap_macro_f1@faceapp",
             "held_out_accuracy@mean",
+            "held_out_fake_recall@faceapp",
             "gap_roc_auc@mean",
             "val_roc_auc@pggan",
         ] {
@@ -183,9 +188,16 @@ fn generalization_trains_without_the_held_out_sources_and_summarises_seen_and_he
         ..args(&cfg).study
     })
     .unwrap();
+    // what changes nothing computed keeps them
+    let cosmetic = Generalization::prepare(&StudyOptions {
+        overrides: vec!["train.progress=true".into(), "train.threads=1".into()],
+        ..args(&cfg).study
+    })
+    .unwrap();
     for u in changed.units() {
         assert!(changed.finished(&u).unwrap().is_none(), "{}", u.id);
         assert!(g.finished(&u).unwrap().is_some(), "{}", u.id);
+        assert!(cosmetic.finished(&u).unwrap().is_some(), "{}", u.id);
     }
 
     // Slurm: one array task per unit, `--unit`, valid shell.
@@ -240,11 +252,25 @@ fn bad_held_out_entries_are_refused_before_any_training() {
     );
     check("held_out = [\"mean\"]", &["held_out[0]", "not `mean`"]);
     check(
+        "held_out = [{ name = \"g\", sources = [\"faceapp\", \"faceapp\"] }]",
+        &["held_out[0]", "twice"],
+    );
+    check(
         "held_out = [{ name = \"all\", sources = [\"faceapp\", \"stargan\", \"pggan_v1\", \
          \"pggan_v2\", \"stylegan_celeba\", \"stylegan_ffhq\"] }]",
         &["held_out[0]", "nothing fake is left"],
     );
     check("arms = [\"nope\"]", &["generalization.arms[0]", "`nope`"]);
+    let cfg = study_file(dir.path(), SECTION);
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("[eval]\n", "[eval]\nsplit = \"validation\"\n");
+    std::fs::write(&cfg, text).unwrap();
+    let e = match Generalization::prepare(&args(&cfg).study) {
+        Ok(_) => panic!("validation accepted as the evaluation split"),
+        Err(e) => e.to_string(),
+    };
+    assert!(e.contains("eval.split") && e.contains("test split"), "{e}");
     let p = dir.path().join("none.toml");
     std::fs::write(&p, "[study]\nname = \"x\"\n").unwrap();
     let e = match Generalization::prepare(&args(&p).study) {

@@ -2,7 +2,8 @@
 //! × a list of seeds, each (arm, seed) trained, attacked and explained independently (cached,
 //! resumable), then statistics over seeds (means with confidence intervals, paired
 //! comparisons with exact sign-flip tests, one verdict rule), `summary.json`, tables, figures
-//! and `report.md`; and the α × r ablation.
+//! and `report.md`; the α × r ablation ([`ablation`]); leave-one-source-out generalisation
+//! ([`generalization`]).
 //!
 //! A study from your own binary:
 //!

@@ -93,6 +93,8 @@ pub struct SourceScores {
 /// study needs to compute metrics on any subset of the images (seen and held-out sources).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ScoredSamples {
+    /// Position of each scored image in the samples given (unreadable ones are missing).
+    pub indices: Vec<usize>,
     /// Source (method) of each scored image.
     pub sources: Vec<String>,
     /// Label of each scored image (0 real, 1 fake).
@@ -108,6 +110,7 @@ impl ScoredSamples {
     ///
     /// ```
     /// let s = dfr_train::evaluate::ScoredSamples {
+    ///     indices: vec![0, 1, 2],
     ///     sources: vec!["ffhq".into(), "stargan".into(), "faceapp".into()],
     ///     labels: vec![0, 1, 1],
     ///     fake_prob: vec![0.1, 0.9, 0.4],
@@ -147,6 +150,7 @@ pub fn score_samples(
     let mut order: Vec<usize> = (0..s.indices.len()).collect();
     order.sort_by_key(|&k| s.indices[k]);
     Ok(ScoredSamples {
+        indices: order.iter().map(|&k| s.indices[k]).collect(),
         sources: order
             .iter()
             .map(|&k| all[s.indices[k]].method.clone())

@@ -52,6 +52,9 @@ pub struct HeldOut {
     pub name: String,
     /// The fake sources held out.
     pub sources: Vec<String>,
+    /// The fake sources its units train on (the train split's fakes but `sources`): the
+    /// fakes of the *seen* metrics.
+    pub seen: Vec<String>,
 }
 
 /// What `cargo xtask generalization` does.
@@ -130,6 +133,8 @@ pub struct Generalization {
     pub overrides: Vec<String>,
     /// Device (parsed when a unit runs).
     pub device: String,
+    /// Fingerprint of every image of the data set (paths and sizes): part of each unit's key.
+    pub data_fingerprint: String,
 }
 
 impl Generalization {
@@ -163,6 +168,8 @@ impl Generalization {
         let train = ds.require_split(dfr_data::Split::Train)?;
         let samples = ds.require_split(cfg.eval.split)?;
         let groups = section.resolve(&cfg.source, &train, &samples, cfg.eval.split.name())?;
+        let all: Vec<&Sample> = ds.samples.iter().collect();
+        let data_fingerprint = dfr_train::state::data_fingerprint(&ds.root, &all);
         let g = Generalization {
             out: cfg.out_dir(),
             cfg,
@@ -172,6 +179,7 @@ impl Generalization {
             samples,
             overrides: opts.overrides.clone(),
             device: opts.device.clone(),
+            data_fingerprint,
         };
         // every unit's experiment, once, now
         for u in g.units() {
@@ -240,9 +248,21 @@ impl Generalization {
         self.out.join("units").join(format!("{}.json", u.id))
     }
 
+    /// Everything a unit's result depends on: its experiment (less the keys that change
+    /// nothing computed: progress bars, threads, prefetching, where the run lives), the
+    /// held-out group, the evaluation split and the data's fingerprint.
     fn key(&self, u: &Unit, ec: &dfr_train::ExperimentConfig) -> serde_json::Value {
+        let mut experiment = serde_json::to_value(ec).unwrap_or_default();
+        for k in dfr_train::state::RESUME_FREE_KEYS {
+            if let Some((table, key)) = k.split_once('.') {
+                if let Some(t) = experiment.get_mut(table).and_then(|t| t.as_object_mut()) {
+                    t.remove(key);
+                }
+            }
+        }
         serde_json::json!({
-            "experiment": ec,
+            "experiment": experiment,
+            "data": self.data_fingerprint,
             "held_out": self.groups[u.group],
             "eval": { "split": self.cfg.eval.split, "batch_size": self.cfg.eval.batch_size },
             "synth": self.cfg.synth,
@@ -281,7 +301,7 @@ impl Generalization {
         let key = serde_json::json!({
             "split": self.cfg.eval.split,
             "batch_size": self.cfg.eval.batch_size,
-            "n": self.samples.len(),
+            "data": self.data_fingerprint,
         });
         let scores = cached(
             &run_dir.join("eval").join("scores.json"),

@@ -257,7 +257,9 @@ pub fn write(
                 "Held-out ROC-AUC, the shape of Guan et al.'s Table IV: rows arm, columns the \
                  held-out source, last the mean"
             }
-            Subset::Seen => "Seen ROC-AUC (the sources each model trained on)",
+            Subset::Seen => {
+                "Seen ROC-AUC (the real images and the fake sources each model trained on)"
+            }
             Subset::Gap => "Generalisation gap: seen − held-out ROC-AUC",
         };
         page.section(caption);
@@ -278,7 +280,11 @@ pub fn write(
     page.paragraph(format!(
         "Held-out − seen, averaged over the held-out sources and paired by seed ({pct:.0} % CI \
          from a paired bootstrap over seeds and test images): a negative difference with a \
-         verdict `lower` is a generalisation gap the data can tell from noise.\n{}",
+         verdict `lower` is a generalisation gap the data can tell from noise. Every subset \
+         holds all the real test images, so the held-out subset has far fewer fakes against \
+         its reals than the seen one: accuracy and macro-F1 move with that mix as well as with \
+         the detector, while ROC-AUC and `fake_recall` (the share of fakes called fake) do \
+         not — read the gap on those two.\n{}",
         lines.join("\n")
     ));
     page.section("Arms compared");

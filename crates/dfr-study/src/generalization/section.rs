@@ -72,10 +72,12 @@ pub struct GeneralizationSection {
 }
 
 /// Whether `name` can name a held-out group: letters, digits, `-`, `_`, and not `mean`
-/// (the suffix of the averages).
+/// (the suffix of the averages) or `arm` (the tables' first column).
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name != "mean"
+        && name != "arm"
+        && !name.ends_with("_pm")
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
@@ -94,7 +96,8 @@ impl GeneralizationSection {
                 return bail(
                     key,
                     format!(
-                        "`{}`: expected a name of letters, digits, `-` or `_` (not `mean`)",
+                        "`{}`: expected a name of letters, digits, `-` or `_` (not `mean`, `arm` \
+                         or ending in `_pm`)",
                         h.name()
                     ),
                 );
@@ -105,7 +108,11 @@ impl GeneralizationSection {
             if h.sources().is_empty() {
                 return bail(format!("{key}.sources"), "is empty".into());
             }
-            for s in h.sources() {
+            let own = h.sources();
+            for (j, s) in own.iter().enumerate() {
+                if own[..j].contains(s) {
+                    return bail(key, format!("lists source `{s}` twice"));
+                }
                 if !sources.insert(s.clone()) {
                     return bail(key, format!("source `{s}` is in two held-out entries"));
                 }
@@ -127,6 +134,16 @@ impl GeneralizationSection {
             return bail(
                 "generalization.slurm.max_parallel".into(),
                 "must be at least 1".into(),
+            );
+        }
+        if cfg.eval.split != dfr_data::Split::Test {
+            return bail(
+                "eval.split".into(),
+                format!(
+                    "`{}`: a generalisation study measures seen and held-out sources on the \
+                     test split (the others are trained on or stop training)",
+                    cfg.eval.split.name()
+                ),
             );
         }
         if cfg.eval.limit.is_some() {
@@ -156,12 +173,21 @@ impl GeneralizationSection {
             .map(|s| s.method.as_str())
             .collect();
         let listed = fakes.iter().copied().collect::<Vec<_>>().join(", ");
-        let groups: Vec<HeldOut> = if self.held_out.is_empty() {
+        let seen = |sources: &[String]| -> Vec<String> {
+            fakes
+                .iter()
+                .filter(|f| !sources.iter().any(|s| s == *f))
+                .map(|f| f.to_string())
+                .collect()
+        };
+        let defaulted = self.held_out.is_empty();
+        let groups: Vec<HeldOut> = if defaulted {
             fakes
                 .iter()
                 .map(|s| HeldOut {
                     name: s.to_string(),
                     sources: vec![s.to_string()],
+                    seen: seen(&[s.to_string()]),
                 })
                 .collect()
         } else {
@@ -169,10 +195,21 @@ impl GeneralizationSection {
                 .iter()
                 .map(|h| HeldOut {
                     name: h.name().to_string(),
+                    seen: seen(&h.sources()),
                     sources: h.sources(),
                 })
                 .collect()
         };
+        if !eval.iter().any(|e| e.label == Label::Real) {
+            return Err(StudyError::config(
+                file,
+                "eval.split",
+                format!(
+                    "the {eval_split} split has no real image: seen and held-out AUC need both \
+                     classes"
+                ),
+            ));
+        }
         if groups.is_empty() {
             return Err(StudyError::config(
                 file,
@@ -181,7 +218,22 @@ impl GeneralizationSection {
             ));
         }
         for (i, g) in groups.iter().enumerate() {
-            let key = format!("generalization.held_out[{i}]");
+            let key = if defaulted {
+                format!(
+                    "generalization.held_out (left out: every fake source; `{}`)",
+                    g.name
+                )
+            } else {
+                format!("generalization.held_out[{i}]")
+            };
+            if defaulted && !valid_name(&g.name) {
+                return Err(StudyError::config(
+                    file,
+                    &key,
+                    "this source's name cannot name a held-out group (letters, digits, `-`, \
+                     `_`; not `mean` or `arm`): list the sources as { name, sources } groups",
+                ));
+            }
             for s in &g.sources {
                 if !fakes.contains(s.as_str()) {
                     return Err(StudyError::config(
@@ -201,7 +253,18 @@ impl GeneralizationSection {
                     ));
                 }
             }
-            if fakes.iter().all(|f| g.sources.iter().any(|s| s == f)) {
+            if !g.seen.is_empty() && !eval.iter().any(|e| g.seen.contains(&e.method)) {
+                return Err(StudyError::config(
+                    file,
+                    &key,
+                    format!(
+                        "the {eval_split} split has no fake of the sources trained on ({}): \
+                         nothing to measure the seen sources on",
+                        g.seen.join(", ")
+                    ),
+                ));
+            }
+            if g.seen.is_empty() {
                 return Err(StudyError::config(
                     file,
                     &key,

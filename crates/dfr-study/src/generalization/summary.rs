@@ -20,11 +20,19 @@ pub enum Measure {
     Accuracy,
     /// Macro-F1 at 0.5.
     MacroF1,
+    /// The share of fakes called fake at 0.5 (the detection rate): unlike accuracy and
+    /// macro-F1 it does not depend on how many fakes a subset holds against its reals.
+    FakeRecall,
 }
 
 impl Measure {
     /// All, in report order.
-    pub const ALL: [Measure; 3] = [Measure::RocAuc, Measure::Accuracy, Measure::MacroF1];
+    pub const ALL: [Measure; 4] = [
+        Measure::RocAuc,
+        Measure::Accuracy,
+        Measure::MacroF1,
+        Measure::FakeRecall,
+    ];
 
     /// Name in metric names.
     pub fn name(self) -> &'static str {
@@ -32,6 +40,7 @@ impl Measure {
             Measure::RocAuc => "roc_auc",
             Measure::Accuracy => "accuracy",
             Measure::MacroF1 => "macro_f1",
+            Measure::FakeRecall => "fake_recall",
         }
     }
 
@@ -50,10 +59,19 @@ impl Measure {
         if fakes == 0 || fakes == labels.len() {
             return None;
         }
+        let t = dfr_metrics::DEFAULT_THRESHOLD;
         match self {
             Measure::RocAuc => dfr_metrics::roc_auc(labels, probs).ok(),
+            Measure::FakeRecall => {
+                let hit = labels
+                    .iter()
+                    .zip(probs)
+                    .filter(|(&l, &p)| l == 1 && p >= t)
+                    .count();
+                Some(hit as f64 / fakes as f64)
+            }
             Measure::Accuracy | Measure::MacroF1 => {
-                let pred = dfr_metrics::predict(probs, dfr_metrics::DEFAULT_THRESHOLD).ok()?;
+                let pred = dfr_metrics::predict(probs, t).ok()?;
                 if self == Measure::Accuracy {
                     dfr_metrics::accuracy(labels, &pred).ok()
                 } else {
@@ -144,7 +162,35 @@ pub fn metrics(n_groups: usize) -> Vec<GenMetric> {
 }
 
 /// The measure of one unit on one subset, on the images `items` (indices into the scored
-/// images, repeats allowed; all when `None`).
+/// images, repeats allowed; all when `None`): the real images with the held-out fakes, or
+/// with the fakes of the sources trained on (fakes of neither are left out).
+///
+/// ```
+/// use dfr_study::generalization::summary::{subset_value, Measure, Subset};
+/// use dfr_study::generalization::{HeldOut, UnitResult};
+/// let scores = dfr_train::evaluate::ScoredSamples {
+///     indices: vec![0, 1, 2, 3, 4],
+///     sources: ["ffhq", "ffhq", "faceapp", "stargan", "other"].map(String::from).to_vec(),
+///     labels: vec![0, 0, 1, 1, 1],
+///     fake_prob: vec![0.2, 0.6, 0.9, 0.4, 0.1],
+///     bad_images: 0,
+/// };
+/// let r = UnitResult {
+///     id: "held-out-stargan/baseline/seed-0".into(), held_out: "stargan".into(),
+///     arm: "baseline".into(), seed: 0, key: serde_json::Value::Null, epochs: 1,
+///     best_epoch: Some(0), val_roc_auc: None, train_images_per_second: 1.0, scores,
+///     seconds: 1.0,
+/// };
+/// let h = HeldOut { name: "stargan".into(), sources: vec!["stargan".into()],
+///                   seen: vec!["faceapp".into()] };
+/// // seen: the reals (0.2, 0.6) and faceapp (0.9); held-out: the reals and stargan (0.4)
+/// assert_eq!(subset_value(&r, &h, Subset::Seen, Measure::RocAuc, None), Some(1.0));
+/// assert_eq!(subset_value(&r, &h, Subset::HeldOut, Measure::RocAuc, None), Some(0.5));
+/// assert_eq!(subset_value(&r, &h, Subset::Gap, Measure::RocAuc, None), Some(0.5));
+/// assert_eq!(subset_value(&r, &h, Subset::HeldOut, Measure::FakeRecall, None), Some(0.0));
+/// // on a resample: the first real twice and faceapp
+/// assert_eq!(subset_value(&r, &h, Subset::Seen, Measure::Accuracy, Some(&[0, 0, 2])), Some(1.0));
+/// ```
 pub fn subset_value(
     r: &UnitResult,
     held: &HeldOut,
@@ -154,9 +200,8 @@ pub fn subset_value(
 ) -> Option<f64> {
     let on = |held_out: bool| {
         let s = &r.scores;
-        let keep = |i: usize| {
-            s.labels[i] == 0 || (held.sources.iter().any(|h| h == &s.sources[i]) == held_out)
-        };
+        let fakes = if held_out { &held.sources } else { &held.seen };
+        let keep = |i: usize| s.labels[i] == 0 || fakes.iter().any(|h| h == &s.sources[i]);
         let all: Vec<usize>;
         let idx = match items {
             Some(i) => i,
@@ -234,7 +279,9 @@ pub fn common_items(done: &[UnitResult]) -> usize {
         return 0;
     };
     let same = done.iter().all(|r| {
-        r.scores.sources == first.scores.sources && r.scores.labels == first.scores.labels
+        r.scores.indices == first.scores.indices
+            && r.scores.sources == first.scores.sources
+            && r.scores.labels == first.scores.labels
     });
     if same {
         first.scores.labels.len()
