@@ -38,6 +38,16 @@ pub fn ensure_data(cfg: &StudyConfig, base: &ExperimentConfig) -> Result<()> {
     Ok(())
 }
 
+/// The study's data set, with `overrides` applied: generated first when the study asks for
+/// synthetic data and it is missing, then scanned.
+pub fn prepare_dataset(cfg: &StudyConfig, overrides: &[String]) -> Result<dfr_data::Dataset> {
+    let base = cfg.base_experiment(overrides)?;
+    ensure_data(cfg, &base)?;
+    base.data
+        .scan()
+        .step(|| format!("scanning {}", base.data.root.display()))
+}
+
 /// Removes `ec`'s run directory when it holds a run made with another configuration (the
 /// keys that differ are logged), so that only runs whose configuration changed start over.
 pub fn discard_if_changed(ec: &ExperimentConfig, label: &str) -> Result<bool> {

@@ -4,7 +4,7 @@
 use crate::config::{StudyConfig, QUICK, QUICK_NAME};
 use crate::error::{Result, StepContext, StudyError};
 use crate::jobs::{self, Plan};
-use crate::run::{ensure_data, load_best, run_one, RunResult};
+use crate::run::{load_best, prepare_dataset, run_one, RunResult};
 use crate::summary::{summarize, Summary};
 use candle_core::Device;
 use dfr_data::Sample;
@@ -121,12 +121,7 @@ impl Study {
                 )));
             }
         }
-        let base = cfg.base_experiment(&opts.overrides)?;
-        ensure_data(&cfg, &base)?;
-        let ds = base
-            .data
-            .scan()
-            .step(|| format!("scanning {}", base.data.root.display()))?;
+        let ds = prepare_dataset(&cfg, &opts.overrides)?;
         let samples = ds.require_split(cfg.eval.split)?.to_vec();
         // the cross-dataset sets are scanned now: a bad one is an error before any training
         let mut external = Vec::new();

@@ -31,7 +31,7 @@ pub use section::{GeneralizationSection, HeldOutGroup, HeldOutSpec};
 use crate::config::StudyConfig;
 use crate::error::{Result, StepContext, StudyError};
 use crate::jobs::{self, Plan};
-use crate::run::{cached, checkpoint_id, ensure_data, train_and_load};
+use crate::run::{cached, checkpoint_id, prepare_dataset, train_and_load};
 use crate::slurm::Emit;
 use crate::study::{load_study, StudyOptions};
 use dfr_data::Sample;
@@ -159,12 +159,7 @@ impl Generalization {
                 .filter_map(|a| cfg.arms.iter().position(|x| &x.name == a))
                 .collect()
         };
-        let base = cfg.base_experiment(&opts.overrides)?;
-        ensure_data(&cfg, &base)?;
-        let ds = base
-            .data
-            .scan()
-            .step(|| format!("scanning {}", base.data.root.display()))?;
+        let ds = prepare_dataset(&cfg, &opts.overrides)?;
         let train = ds.require_split(dfr_data::Split::Train)?;
         let samples = ds.require_split(cfg.eval.split)?;
         let groups = section.resolve(&cfg.source, &train, &samples, cfg.eval.split.name())?;
