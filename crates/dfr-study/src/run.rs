@@ -98,6 +98,14 @@ pub fn train_and_load(
     Ok((training, model))
 }
 
+/// The validation ROC-AUC of a run's best epoch (`None` without one).
+pub fn best_val_auc(training: &TrainOutcome) -> Option<f64> {
+    training
+        .best_epoch
+        .and_then(|b| training.epochs.iter().find(|e| e.epoch == b))
+        .and_then(|e| e.val_auc)
+}
+
 /// Loads the best checkpoint of `ec`'s run.
 pub fn load_best(ec: &ExperimentConfig, device: &Device) -> Result<EfficientNet> {
     let ckpt = ec.run_dir().join(files::BEST);
@@ -482,10 +490,7 @@ pub fn run_one(
         })?;
         datasets.push((d.name.clone(), r));
     }
-    let val_auc = training
-        .best_epoch
-        .and_then(|b| training.epochs.iter().find(|e| e.epoch == b))
-        .and_then(|e| e.val_auc);
+    let val_auc = best_val_auc(&training);
     if training.epochs.is_empty() {
         return Err(StudyError::Invalid(format!(
             "{tag}: the run recorded no epoch"

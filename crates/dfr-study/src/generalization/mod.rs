@@ -321,10 +321,6 @@ impl Generalization {
                 })
             },
         )?;
-        let val_roc_auc = training
-            .best_epoch
-            .and_then(|b| training.epochs.iter().find(|e| e.epoch == b))
-            .and_then(|e| e.val_auc);
         let result = UnitResult {
             id: u.id.clone(),
             held_out: self.groups[u.group].name.clone(),
@@ -333,7 +329,7 @@ impl Generalization {
             key: self.key(u, &ec),
             epochs: training.epochs.len(),
             best_epoch: training.best_epoch,
-            val_roc_auc,
+            val_roc_auc: crate::run::best_val_auc(&training),
             train_images_per_second: training.images_per_second,
             scores,
             seconds: t0.elapsed().as_secs_f64(),
