@@ -224,6 +224,16 @@ fn pass(opts: &ModelBenchOptions, dev: &Device, configs: &[(usize, usize)]) -> R
         if run(Part::Train) {
             let train = timed(dev, reps, || s.train_step())?;
             r.insert("train_images_per_second".into(), per_second(train));
+            // The same step with the composed candle ops instead of the fused CPU ones
+            if dev.is_cpu() {
+                dfr_model::batch_norm::force_unfused(true);
+                let unfused = timed(dev, reps, || s.train_step());
+                dfr_model::batch_norm::force_unfused(false);
+                r.insert(
+                    "train_images_per_second_unfused".into(),
+                    per_second(unfused?),
+                );
+            }
         }
         if run(Part::Eval) {
             let eval = timed(dev, reps, || {
@@ -338,13 +348,13 @@ fn pgd_bench(
         "pgd10_images_per_second_candle_matmul".into(),
         per_second(pgd_reference),
     );
-    // Without the fused eval BN + activation (a CPU op; CUDA always runs them apart).
+    // Without the fused CPU ops (BN + activation, squeeze-excitation; CUDA runs them apart).
     if dev.is_cpu() {
         dfr_model::batch_norm::force_unfused(true);
         let pgd_unfused = pgd_once();
         dfr_model::batch_norm::force_unfused(false);
         r.insert(
-            "pgd10_images_per_second_unfused_bn_act".into(),
+            "pgd10_images_per_second_unfused".into(),
             per_second(pgd_unfused?),
         );
     }

@@ -15,6 +15,8 @@ use std::sync::Arc;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use crate::fast_math::{self, sum_f64};
+
 #[cfg(feature = "cuda")]
 mod cuda;
 
@@ -44,23 +46,17 @@ impl CustomOp1 for Stats {
         let stats: Vec<(f64, f64)> = (0..c)
             .into_par_iter()
             .map(|ch| {
-                let mut sum = 0f64;
-                for b in 0..n {
-                    let p = &x[(b * c + ch) * hw..(b * c + ch + 1) * hw];
-                    sum += p.iter().map(|&v| v as f64).sum::<f64>();
-                }
+                let plane = |b: usize| &x[(b * c + ch) * hw..(b * c + ch + 1) * hw];
+                let sum: f64 = (0..n).map(|b| sum_f64(plane(b), |v| v as f64)).sum();
                 let mean = sum / count;
-                let mut sq = 0f64;
-                for b in 0..n {
-                    let p = &x[(b * c + ch) * hw..(b * c + ch + 1) * hw];
-                    sq += p
-                        .iter()
-                        .map(|&v| {
+                let sq: f64 = (0..n)
+                    .map(|b| {
+                        sum_f64(plane(b), |v| {
                             let d = v as f64 - mean;
                             d * d
                         })
-                        .sum::<f64>();
-                }
+                    })
+                    .sum();
                 (mean, sq / count)
             })
             .collect();
@@ -82,10 +78,97 @@ impl CustomOp1 for Stats {
     }
 }
 
-/// `y = (x - mean) * invstd * gamma + beta` with fixed batch statistics.
+/// `y = (x - mean) * invstd * gamma + beta` with fixed batch statistics, followed by `act`
+/// when it is set (CPU only).
 struct Train {
     mean: Arc<Vec<f64>>,
     invstd: Arc<Vec<f64>>,
+    act: Option<FusedAct>,
+}
+
+/// The per-channel `(scale, shift)` of the train-mode map, `z = x * scale + shift`: one
+/// rounding for the forward and for the backward's recomputation of `z`.
+fn train_coeffs(mean: &[f64], invstd: &[f64], g: &[f32], b: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    (0..mean.len())
+        .map(|ch| {
+            let a = invstd[ch] * g[ch] as f64;
+            (a as f32, (b[ch] as f64 - mean[ch] * a) as f32)
+        })
+        .unzip()
+}
+
+/// The activation of a fused train-mode op and the coefficients that recompute its input
+/// `z = x · scale + shift`.
+#[derive(Clone)]
+struct ActInput {
+    act: FusedAct,
+    scale: Arc<Vec<f32>>,
+    shift: Arc<Vec<f32>>,
+}
+
+/// An activation as a type, so that each kernel is compiled (and vectorised) per activation.
+trait Act {
+    fn f(z: f32) -> f32;
+    fn df(z: f32) -> f32;
+}
+
+/// No activation (plain BN).
+struct Identity;
+struct SiluAct;
+struct Relu6Act;
+
+impl Act for Identity {
+    #[inline(always)]
+    fn f(z: f32) -> f32 {
+        z
+    }
+    #[inline(always)]
+    fn df(_: f32) -> f32 {
+        1.0
+    }
+}
+
+impl Act for SiluAct {
+    #[inline(always)]
+    fn f(z: f32) -> f32 {
+        fast_math::silu(z)
+    }
+    #[inline(always)]
+    fn df(z: f32) -> f32 {
+        fast_math::silu_grad(z)
+    }
+}
+
+impl Act for Relu6Act {
+    #[inline(always)]
+    fn f(z: f32) -> f32 {
+        fast_math::relu6(z)
+    }
+    #[inline(always)]
+    fn df(z: f32) -> f32 {
+        fast_math::relu6_grad(z)
+    }
+}
+
+/// Evaluates `$body` with the type `$a` standing for the activation `$act`
+/// (`Option<FusedAct>`; `None` is [`Identity`]).
+macro_rules! with_act {
+    ($act:expr, $a:ident => $body:expr) => {
+        match $act {
+            None => {
+                type $a = Identity;
+                $body
+            }
+            Some(FusedAct::Silu) => {
+                type $a = SiluAct;
+                $body
+            }
+            Some(FusedAct::Relu6) => {
+                type $a = Relu6Act;
+                $body
+            }
+        }
+    };
 }
 
 impl CustomOp3 for Train {
@@ -106,16 +189,8 @@ impl CustomOp3 for Train {
         let x = slice(s1, l1)?;
         let g = slice(s2, l2)?;
         let b = slice(s3, l3)?;
-        let mut y = vec![0f32; x.len()];
-        y.par_chunks_mut(hw).enumerate().for_each(|(plane, yp)| {
-            let ch = plane % c;
-            let a = (self.invstd[ch] * g[ch] as f64) as f32;
-            let sh = (b[ch] as f64 - self.mean[ch] * self.invstd[ch] * g[ch] as f64) as f32;
-            let xp = &x[plane * hw..(plane + 1) * hw];
-            for (o, &v) in yp.iter_mut().zip(xp) {
-                *o = v * a + sh;
-            }
-        });
+        let (scale, shift) = train_coeffs(&self.mean, &self.invstd, g, b);
+        let y = with_act!(self.act, A => map_planes::<A>(x, c, hw, &scale, &shift));
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
 
@@ -129,6 +204,9 @@ impl CustomOp3 for Train {
         s3: &candle_core::CudaStorage,
         l3: &Layout,
     ) -> Result<(candle_core::CudaStorage, Shape)> {
+        if self.act.is_some() {
+            candle_core::bail!("bn-train: the fused activation runs on the CPU only")
+        }
         cuda::train_forward((s1, l1), (s2, l2), (s3, l3), &self.mean, &self.invstd)
     }
 
@@ -136,21 +214,35 @@ impl CustomOp3 for Train {
         &self,
         x: &Tensor,
         gamma: &Tensor,
-        _beta: &Tensor,
+        beta: &Tensor,
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let grad = grad.contiguous()?;
         let x = x.contiguous()?;
-        // (2, C): sum(dy), sum(dy * xhat)
+        let gvals: Vec<f32> = gamma.flatten_all()?.to_vec1()?;
+        // With an activation, dz = dy · act'(z) is recomputed from x in both passes
+        let act = match self.act {
+            None => None,
+            Some(act) => {
+                let bvals: Vec<f32> = beta.flatten_all()?.to_vec1()?;
+                let (scale, shift) = train_coeffs(&self.mean, &self.invstd, &gvals, &bvals);
+                Some(ActInput {
+                    act,
+                    scale: Arc::new(scale),
+                    shift: Arc::new(shift),
+                })
+            }
+        };
+        // (2, C): sum(dz), sum(dz * xhat)
         let sums = x.apply_op2_no_bwd(
             &grad,
             &BwdSums {
                 mean: self.mean.clone(),
                 invstd: self.invstd.clone(),
+                act: act.clone(),
             },
         )?;
-        let gvals: Vec<f32> = gamma.flatten_all()?.to_vec1()?;
         let dx = x.apply_op2_no_bwd(
             &grad,
             &BwdInput {
@@ -158,6 +250,7 @@ impl CustomOp3 for Train {
                 invstd: self.invstd.clone(),
                 gamma: Arc::new(gvals),
                 sums: Arc::new(sums.flatten_all()?.to_vec1::<f32>()?),
+                act,
             },
         )?;
         let dgamma = sums.get(1)?;
@@ -169,6 +262,7 @@ impl CustomOp3 for Train {
 struct BwdSums {
     mean: Arc<Vec<f64>>,
     invstd: Arc<Vec<f64>>,
+    act: Option<ActInput>,
 }
 
 impl CustomOp2 for BwdSums {
@@ -186,21 +280,25 @@ impl CustomOp2 for BwdSums {
         let (n, c, hw) = nchw(l1)?;
         let x = slice(s1, l1)?;
         let dy = slice(s2, l2)?;
-        let sums: Vec<(f64, f64)> = (0..c)
-            .into_par_iter()
-            .map(|ch| {
+        let act = self.act.as_ref();
+        let sums: Vec<(f64, f64)> = with_act!(act.map(|a| a.act), A => {
+            (0..c).into_par_iter().map(|ch| {
                 let (m, is) = (self.mean[ch], self.invstd[ch]);
+                let (a, sh) = act.map_or((1.0, 0.0), |a| (a.scale[ch], a.shift[ch]));
                 let (mut sdy, mut sdyx) = (0f64, 0f64);
                 for b in 0..n {
                     let r = (b * c + ch) * hw..(b * c + ch + 1) * hw;
-                    for (&g, &v) in dy[r.clone()].iter().zip(&x[r]) {
-                        sdy += g as f64;
-                        sdyx += g as f64 * (v as f64 - m);
-                    }
+                    let (p, q) = fast_math::sum2_f64(&dy[r.clone()], &x[r], |g, v| {
+                        let dz = (g * A::df(v * a + sh)) as f64;
+                        (dz, dz * (v as f64 - m))
+                    });
+                    sdy += p;
+                    sdyx += q;
                 }
                 (sdy, sdyx * is)
             })
-            .collect();
+            .collect()
+        });
         let mut out = vec![0f32; 2 * c];
         for (ch, (a, b)) in sums.into_iter().enumerate() {
             out[ch] = a as f32;
@@ -217,6 +315,9 @@ impl CustomOp2 for BwdSums {
         s2: &candle_core::CudaStorage,
         l2: &Layout,
     ) -> Result<(candle_core::CudaStorage, Shape)> {
+        if self.act.is_some() {
+            candle_core::bail!("bn-bwd-sums: the fused activation runs on the CPU only")
+        }
         cuda::backward_sums((s1, l1), (s2, l2), &self.mean, &self.invstd)
     }
 }
@@ -226,6 +327,7 @@ struct BwdInput {
     invstd: Arc<Vec<f64>>,
     gamma: Arc<Vec<f32>>,
     sums: Arc<Vec<f32>>,
+    act: Option<ActInput>,
 }
 
 impl CustomOp2 for BwdInput {
@@ -244,19 +346,26 @@ impl CustomOp2 for BwdInput {
         let x = slice(s1, l1)?;
         let dy = slice(s2, l2)?;
         let count = (n * hw) as f64;
+        let act = self.act.as_ref();
         let mut dx = vec![0f32; x.len()];
-        dx.par_chunks_mut(hw).enumerate().for_each(|(plane, dp)| {
-            let ch = plane % c;
-            let is = self.invstd[ch];
-            let k = self.gamma[ch] as f64 * is;
-            let mdy = self.sums[ch] as f64 / count;
-            let mdyx = self.sums[c + ch] as f64 / count;
-            let m = self.mean[ch];
-            // dx = k * (dy - mdy - (x - m) * is * mdyx), in f64 per element
-            let r = plane * hw..(plane + 1) * hw;
-            for ((o, &g), &v) in dp.iter_mut().zip(&dy[r.clone()]).zip(&x[r]) {
-                *o = (k * (g as f64 - mdy - (v as f64 - m) * is * mdyx)) as f32;
-            }
+        with_act!(act.map(|a| a.act), A => {
+            dx.par_chunks_mut(hw.max(1)).enumerate().for_each(|(plane, dp)| {
+                let ch = plane % c;
+                let is = self.invstd[ch];
+                // dx = k · (dz − mean(dz) − (x − m) · is · mean(dz · x̂)): dz in f32, the rest in
+                // f64 per element, which keeps Σ dx (the per-channel shift the normalisation
+                // cancels) at f64 rounding; Adam's first step moves by ~lr · sign(g) even there
+                let k = self.gamma[ch] as f64 * is;
+                let mdy = self.sums[ch] as f64 / count;
+                let kk = is * self.sums[c + ch] as f64 / count;
+                let m = self.mean[ch];
+                let (a, sh) = act.map_or((1.0, 0.0), |a| (a.scale[ch], a.shift[ch]));
+                let r = plane * hw..(plane + 1) * hw;
+                for ((o, &g), &v) in dp.iter_mut().zip(&dy[r.clone()]).zip(&x[r]) {
+                    let dz = (g * A::df(v * a + sh)) as f64;
+                    *o = (k * (dz - mdy - (v as f64 - m) * kk)) as f32;
+                }
+            })
         });
         Ok((CpuStorage::F32(dx), l1.shape().clone()))
     }
@@ -269,6 +378,9 @@ impl CustomOp2 for BwdInput {
         s2: &candle_core::CudaStorage,
         l2: &Layout,
     ) -> Result<(candle_core::CudaStorage, Shape)> {
+        if self.act.is_some() {
+            candle_core::bail!("bn-bwd-input: the fused activation runs on the CPU only")
+        }
         let args = cuda::BackwardInputArgs {
             mean: &self.mean,
             invstd: &self.invstd,
@@ -287,6 +399,46 @@ pub fn batch_norm_train(
     beta: &Tensor,
     eps: f64,
 ) -> Result<(Tensor, Tensor, Tensor)> {
+    train_op(x, gamma, beta, eps, None)
+}
+
+/// Train-mode batch norm followed by `act` in one op of an f32 NCHW CPU tensor: the forward
+/// is one statistics pass and one output pass, the backward two passes over `x` and the
+/// output gradient (the composed graph takes about fifteen). Returns the output and the batch
+/// (mean, biased variance), each of shape (C).
+///
+/// ```
+/// use candle_core::{Device, Tensor};
+/// use dfr_model::batch_norm::{batch_norm_train, batch_norm_train_act, FusedAct};
+/// let x = Tensor::randn(0f32, 1., (2, 3, 4, 4), &Device::Cpu)?;
+/// let (g, b) = (Tensor::ones(3, candle_core::DType::F32, &Device::Cpu)?, Tensor::zeros(3, candle_core::DType::F32, &Device::Cpu)?);
+/// let (fused, mean, _var) = batch_norm_train_act(&x, &g, &b, 1e-5, FusedAct::Silu)?;
+/// let composed = batch_norm_train(&x, &g, &b, 1e-5)?.0.silu()?;
+/// let diff: f32 = (fused - composed)?.abs()?.max_all()?.to_scalar()?;
+/// assert!(diff < 1e-6);
+/// assert_eq!(mean.dims(), &[3]);
+/// # Ok::<(), candle_core::Error>(())
+/// ```
+pub fn batch_norm_train_act(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    eps: f64,
+    act: FusedAct,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    if !x.device().is_cpu() {
+        candle_core::bail!("batch_norm_train_act: the fused activation runs on the CPU only")
+    }
+    train_op(x, gamma, beta, eps, Some(act))
+}
+
+fn train_op(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    eps: f64,
+    act: Option<FusedAct>,
+) -> Result<(Tensor, Tensor, Tensor)> {
     let x = x.contiguous()?;
     let stats = x.apply_op1_no_bwd(&Stats)?;
     let v: Vec<f32> = stats.flatten_all()?.to_vec1()?;
@@ -299,28 +451,38 @@ pub fn batch_norm_train(
     let op = Train {
         mean: Arc::new(mean),
         invstd: Arc::new(invstd),
+        act,
     };
     let y = x.apply_op3(&gamma.contiguous()?, &beta.contiguous()?, op)?;
     Ok((y, stats.get(0)?, stats.get(1)?))
 }
 
-/// `y = f(x * scale[c] + shift[c])` over an NCHW tensor, in parallel over planes.
+/// `y = A::f(x * scale[c] + shift[c])` over `(N, C, HW)` values, in parallel over planes.
+fn map_planes<A: Act>(x: &[f32], c: usize, hw: usize, scale: &[f32], shift: &[f32]) -> Vec<f32> {
+    let mut y = vec![0f32; x.len()];
+    if hw == 0 {
+        return y;
+    }
+    y.par_chunks_mut(hw).enumerate().for_each(|(plane, yp)| {
+        let ch = plane % c;
+        let (a, b) = (scale[ch], shift[ch]);
+        for (o, &v) in yp.iter_mut().zip(&x[plane * hw..(plane + 1) * hw]) {
+            *o = A::f(v * a + b);
+        }
+    });
+    y
+}
+
+/// `y = act(x * scale[c] + shift[c])` over an NCHW tensor, in parallel over planes.
 fn affine_map(
     (s1, l1): (&CpuStorage, &Layout),
     (s2, l2): (&CpuStorage, &Layout),
     (s3, l3): (&CpuStorage, &Layout),
-    f: impl Fn(f32) -> f32 + Sync,
+    act: Option<FusedAct>,
 ) -> Result<(CpuStorage, Shape)> {
     let (_, c, hw) = nchw(l1)?;
     let (x, a, b) = (slice(s1, l1)?, slice(s2, l2)?, slice(s3, l3)?);
-    let mut y = vec![0f32; x.len()];
-    y.par_chunks_mut(hw).enumerate().for_each(|(plane, yp)| {
-        let ch = plane % c;
-        let (a, b) = (a[ch], b[ch]);
-        for (o, &v) in yp.iter_mut().zip(&x[plane * hw..(plane + 1) * hw]) {
-            *o = f(v * a + b);
-        }
-    });
+    let y = with_act!(act, A => map_planes::<A>(x, c, hw, a, b));
     Ok((CpuStorage::F32(y), l1.shape().clone()))
 }
 
@@ -341,7 +503,7 @@ impl CustomOp3 for ChannelAffine {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        affine_map((s1, l1), (s2, l2), (s3, l3), |z| z)
+        affine_map((s1, l1), (s2, l2), (s3, l3), None)
     }
 
     #[cfg(feature = "cuda")]
@@ -411,16 +573,20 @@ pub fn channel_affine(x: &Tensor, scale: &Tensor, shift: &Tensor) -> Result<Tens
         .apply_op3(&scale.contiguous()?, &shift.contiguous()?, ChannelAffine)
 }
 
-static UNFUSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Makes eval-mode BN + activation run as separate ops (process-wide; for benchmarks).
-pub fn force_unfused(on: bool) {
-    UNFUSED.store(on, std::sync::atomic::Ordering::Relaxed)
+thread_local! {
+    static UNFUSED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Whether [`force_unfused`] is on.
+/// Makes the fused CPU ops (BN + activation in train and eval mode, squeeze-excitation) give
+/// way to the composed candle ops in forwards built on this thread (for benchmarks and the
+/// fused-vs-unfused tests; thread-local, so concurrent tests do not see it).
+pub fn force_unfused(on: bool) {
+    UNFUSED.with(|u| u.set(on))
+}
+
+/// Whether [`force_unfused`] is on for this thread.
 pub fn unfused() -> bool {
-    UNFUSED.load(std::sync::atomic::Ordering::Relaxed)
+    UNFUSED.with(|u| u.get())
 }
 
 /// An activation fused into the eval-mode BN pass.
@@ -430,35 +596,6 @@ pub enum FusedAct {
     Silu,
     /// `min(max(z, 0), 6)`.
     Relu6,
-}
-
-impl FusedAct {
-    #[inline]
-    fn f(self, z: f32) -> f32 {
-        match self {
-            FusedAct::Silu => z / (1.0 + (-z).exp()),
-            // max/min, not clamp: NaN maps to 0 here, as it always has
-            #[allow(clippy::manual_clamp)]
-            FusedAct::Relu6 => z.max(0.0).min(6.0),
-        }
-    }
-
-    #[inline]
-    fn df(self, z: f32) -> f32 {
-        match self {
-            FusedAct::Silu => {
-                let s = 1.0 / (1.0 + (-z).exp());
-                s * (1.0 + z * (1.0 - s))
-            }
-            FusedAct::Relu6 => {
-                if z > 0.0 && z < 6.0 {
-                    1.0
-                } else {
-                    0.0
-                }
-            }
-        }
-    }
 }
 
 /// `y = act(x * scale[c] + shift[c])` in one pass (eval-mode BN followed by its activation).
@@ -478,8 +615,7 @@ impl CustomOp3 for AffineAct {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let act = self.0;
-        affine_map((s1, l1), (s2, l2), (s3, l3), move |z| act.f(z))
+        affine_map((s1, l1), (s2, l2), (s3, l3), Some(self.0))
     }
 
     fn bwd(
@@ -535,16 +671,18 @@ impl CustomOp3 for AffineActBwd {
     ) -> Result<(CpuStorage, Shape)> {
         let (_, c, hw) = nchw(l1)?;
         let (g, x, ss) = (slice(s1, l1)?, slice(s2, l2)?, slice(s3, l3)?);
-        let (act, times) = (self.act, self.times_scale);
+        let times = self.times_scale;
         let mut out = vec![0f32; g.len()];
-        out.par_chunks_mut(hw).enumerate().for_each(|(plane, op)| {
-            let ch = plane % c;
-            let (a, b) = (ss[ch], ss[c + ch]);
-            let m = if times { a } else { 1.0 };
-            let r = plane * hw..(plane + 1) * hw;
-            for ((o, &gv), &xv) in op.iter_mut().zip(&g[r.clone()]).zip(&x[r]) {
-                *o = gv * act.df(xv * a + b) * m;
-            }
+        with_act!(Some(self.act), A => {
+            out.par_chunks_mut(hw.max(1)).enumerate().for_each(|(plane, op)| {
+                let ch = plane % c;
+                let (a, b) = (ss[ch], ss[c + ch]);
+                let m = if times { a } else { 1.0 };
+                let r = plane * hw..(plane + 1) * hw;
+                for ((o, &gv), &xv) in op.iter_mut().zip(&g[r.clone()]).zip(&x[r]) {
+                    *o = gv * A::df(xv * a + b) * m;
+                }
+            })
         });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }

@@ -14,9 +14,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::config::{Activation, BlockSpec, EfficientNetConfig};
-use crate::layers::{
-    activate, BatchNorm2d, Buffer, Conv2d, Init, Linear, Param, SqueezeExcite, Store,
-};
+use crate::layers::{BatchNorm2d, Buffer, Conv2d, Init, Linear, Param, SqueezeExcite, Store};
 
 /// Conv + BatchNorm + optional activation (torchvision `Conv2dNormActivation`).
 #[derive(Clone, Debug)]
@@ -35,7 +33,7 @@ impl ConvBnAct {
         let h = self.conv.forward(x)?;
         match self.act {
             Some(a) if !train => self.bn.forward_eval_act(&h, a),
-            Some(a) => activate(&self.bn.forward_t(&h, train)?, a),
+            Some(a) => self.bn.forward_train_act(&h, a),
             None => self.bn.forward_t(&h, train),
         }
     }

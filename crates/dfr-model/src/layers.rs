@@ -166,6 +166,14 @@ pub fn activate(x: &Tensor, act: Activation) -> Result<Tensor> {
     }
 }
 
+/// The fused ops' name for an activation.
+fn fused_act(act: Activation) -> crate::batch_norm::FusedAct {
+    match act {
+        Activation::Silu => crate::batch_norm::FusedAct::Silu,
+        Activation::Relu6 => crate::batch_norm::FusedAct::Relu6,
+    }
+}
+
 /// A 2-D convolution without bias (depthwise, 1×1, or general).
 #[derive(Clone, Debug)]
 pub struct Conv2d {
@@ -314,14 +322,30 @@ impl BatchNorm2d {
             && !crate::batch_norm::unfused()
         {
             let (scale, shift) = self.eval_affine()?;
-            let fused = match act {
-                Activation::Silu => crate::batch_norm::FusedAct::Silu,
-                Activation::Relu6 => crate::batch_norm::FusedAct::Relu6,
-            };
-            crate::batch_norm::channel_affine_act(x, &scale, &shift, fused)
+            crate::batch_norm::channel_affine_act(x, &scale, &shift, fused_act(act))
         } else {
             activate(&self.forward_t(x, false)?, act)
         }
+    }
+
+    /// Train-mode BN followed by `act`. On f32 CPU tensors one fused op
+    /// ([`crate::batch_norm::batch_norm_train_act`]) whose backward is two passes; otherwise
+    /// (CUDA, other dtypes, [`crate::batch_norm::force_unfused`]) BN and then the activation.
+    /// Updates the running statistics either way.
+    pub fn forward_train_act(&self, x: &Tensor, act: Activation) -> Result<Tensor> {
+        if !(x.device().is_cpu() && x.dtype() == DType::F32) || crate::batch_norm::unfused() {
+            return activate(&self.forward_t(x, true)?, act);
+        }
+        let (n, _, h, w) = x.dims4()?;
+        let (y, bm, bv) = crate::batch_norm::batch_norm_train_act(
+            x,
+            &self.weight.tensor(),
+            &self.bias.tensor(),
+            self.eps,
+            fused_act(act),
+        )?;
+        self.update_running(&bm, &bv, (n * h * w) as f64)?;
+        Ok(y)
     }
 
     /// Normalises `x`. In train mode uses the batch statistics (biased variance) and
@@ -397,8 +421,19 @@ pub struct SqueezeExcite {
 }
 
 impl SqueezeExcite {
-    /// Applies SE to an NCHW tensor.
+    /// Applies SE to an NCHW tensor: one fused op on f32 CPU tensors
+    /// ([`crate::squeeze_excite::squeeze_excite`]), the composed candle ops otherwise (CUDA,
+    /// other dtypes, [`crate::batch_norm::force_unfused`]).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if x.device().is_cpu() && x.dtype() == DType::F32 && !crate::batch_norm::unfused() {
+            return crate::squeeze_excite::squeeze_excite(
+                x,
+                &self.fc1.weight.tensor(),
+                &self.fc1.bias.tensor(),
+                &self.fc2.weight.tensor(),
+                &self.fc2.bias.tensor(),
+            );
+        }
         let (n, c, _, _) = x.dims4()?;
         let s = x.mean_keepdim(D::Minus1)?.mean_keepdim(D::Minus2)?;
         let s = s.reshape((n, c))?;

@@ -8,6 +8,8 @@
 //!   (weight gradient skipped for constant weights).
 //! - [`weights`]: loading torchvision / timm / efficientnet_pytorch weights from
 //!   safetensors, `.pth` or `hf:ORG/REPO[/FILE]`.
+//! - [`batch_norm`], [`squeeze_excite`]: fused CPU ops (BN + activation, the whole SE block)
+//!   with hand-written backward passes.
 //! - [`runtime`]: the thread pool and allocator settings a training process should run with.
 //! - [`checkpoint`]: atomic safetensors checkpoints with metadata.
 //! - [`loss::weighted_cross_entropy`], [`predict_probs`], [`parity::run_parity`].
@@ -21,12 +23,14 @@ pub mod depthwise;
 pub mod device;
 pub mod efficientnet;
 pub mod error;
+pub mod fast_math;
 mod freeze;
 pub mod layers;
 pub mod loss;
 pub mod parity;
 pub mod pointwise;
 pub mod runtime;
+pub mod squeeze_excite;
 mod storage;
 pub mod weights;
 

@@ -5,6 +5,7 @@ mod common;
 
 mod checkpoint;
 mod depthwise;
+mod fused;
 mod model;
 mod parity;
 mod threads;

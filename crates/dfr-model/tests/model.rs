@@ -1,30 +1,12 @@
 //! Model behaviour: split points, modes, weight loading and its errors.
 
-use crate::common;
+use crate::common::{self, diff};
 
 use std::collections::HashMap;
 
 use candle_core::{Device, Tensor, Var};
 use dfr_model::weights::{load_into, name_map, read_tensors, Naming};
 use dfr_model::{Arch, EfficientNet, EfficientNetConfig, Error};
-
-/// `max |t|` (on the CPU).
-fn max_abs(t: &Tensor) -> f32 {
-    t.to_device(&Device::Cpu)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
-}
-
-/// `max |a − b|`, on the CPU.
-fn diff(a: &Tensor, b: &Tensor) -> f32 {
-    let cpu = |t: &Tensor| t.to_device(&Device::Cpu).unwrap();
-    max_abs(&(cpu(a) - cpu(b)).unwrap())
-}
 
 fn small_input(n: usize, hw: usize) -> Tensor {
     Tensor::rand(0f32, 1., (n, 3, hw, hw), &Device::Cpu).unwrap()
