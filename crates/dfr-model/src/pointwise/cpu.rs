@@ -82,6 +82,70 @@ fn within_product(t: usize) -> Parallelism {
     }
 }
 
+/// Maps at most this many values per channel (8×8) are batched: the samples' columns are
+/// gathered into one `(C, N·HW)` matrix and multiplied at once. Per-sample products with a
+/// handful of columns spend their time packing the same weights again for every sample.
+const BATCH_BELOW_HW: usize = 65;
+
+/// Whether a product over `hw` columns per sample runs as one batched product.
+fn batched(n: usize, hw: usize) -> bool {
+    n > 1 && hw > 0 && hw < BATCH_BELOW_HW
+}
+
+/// `(N, R, HW)` → `(R, N·HW)`: column `s·HW + p` of row `r` is `x[s][r][p]`.
+fn gather(x: &[f32], (n, r, hw): (usize, usize, usize)) -> Vec<f32> {
+    let mut out = vec![0f32; x.len()];
+    out.par_chunks_mut(n * hw)
+        .enumerate()
+        .for_each(|(ri, row)| {
+            for (s, dst) in row.chunks_mut(hw).enumerate() {
+                let at = (s * r + ri) * hw;
+                dst.copy_from_slice(&x[at..at + hw]);
+            }
+        });
+    out
+}
+
+/// The inverse of [`gather`]: `(R, N·HW)` → `(N, R, HW)`.
+fn scatter(y: &[f32], (n, r, hw): (usize, usize, usize)) -> Vec<f32> {
+    let mut out = vec![0f32; y.len()];
+    out.par_chunks_mut(r * hw)
+        .enumerate()
+        .for_each(|(s, sample)| {
+            for (ri, dst) in sample.chunks_mut(hw).enumerate() {
+                let at = ri * n * hw + s * hw;
+                dst.copy_from_slice(&y[at..at + hw]);
+            }
+        });
+    out
+}
+
+/// `lhs (m × k) · rhs`, where rhs is `(N, k, HW)` taken as the `(k, N·HW)` matrix of its
+/// gathered columns; the result back in `(N, m, HW)`.
+fn batched_product(
+    lhs: View<'_>,
+    m: usize,
+    rhs: &[f32],
+    (n, k, hw): (usize, usize, usize),
+) -> Vec<f32> {
+    let cols = gather(rhs, (n, k, hw));
+    let mut out = vec![0f32; m * n * hw];
+    let rv = View {
+        data: &cols,
+        rs: (n * hw) as isize,
+        cs: 1,
+    };
+    matmul_into(
+        (m, n * hw, k),
+        &mut out,
+        false,
+        lhs,
+        rv,
+        within_product(threads()),
+    );
+    scatter(&out, (n, m, hw))
+}
+
 /// Runs `f(sample, out_chunk)` for every sample, in parallel over samples or inside each
 /// product, whichever has the work.
 fn per_sample(
@@ -110,15 +174,18 @@ pub(super) fn forward(
     (n, o, c, hw): (usize, usize, usize, usize),
 ) -> Vec<f32> {
     assert!(w.len() == o * c && x.len() == n * c * hw);
-    let mut out = vec![0f32; n * o * hw];
-    if out.is_empty() {
-        return out;
-    }
     let wv = View {
         data: w,
         rs: c as isize,
         cs: 1,
     };
+    if batched(n, hw) && o * c > 0 {
+        return batched_product(wv, o, x, (n, c, hw));
+    }
+    let mut out = vec![0f32; n * o * hw];
+    if out.is_empty() {
+        return out;
+    }
     per_sample(n, &mut out, o * hw, |s, dst, par| {
         let xs = View {
             data: &x[s * c * hw..(s + 1) * c * hw],
@@ -137,16 +204,19 @@ pub(super) fn input_grad(
     (n, o, c, hw): (usize, usize, usize, usize),
 ) -> Vec<f32> {
     assert!(w.len() == o * c && g.len() == n * o * hw);
-    let mut out = vec![0f32; n * c * hw];
-    if out.is_empty() {
-        return out;
-    }
     // wᵀ[ci, oi] = w[oi · C + ci]: row stride 1, column stride C.
     let wt = View {
         data: w,
         rs: 1,
         cs: c as isize,
     };
+    if batched(n, hw) && o * c > 0 {
+        return batched_product(wt, c, g, (n, o, hw));
+    }
+    let mut out = vec![0f32; n * c * hw];
+    if out.is_empty() {
+        return out;
+    }
     per_sample(n, &mut out, c * hw, |s, dst, par| {
         let gs = View {
             data: &g[s * o * hw..(s + 1) * o * hw],
@@ -185,6 +255,26 @@ pub(super) fn weight_grad(
     };
     if n == 0 || o * c == 0 || hw == 0 {
         return vec![0f32; o * c];
+    }
+    if batched(n, hw) {
+        // gw = G · Xᵀ over the gathered columns: one product whose sum over the batch runs
+        // inside gemm's k loop (split over rows and columns of gw, never over k, so the
+        // result does not depend on the number of threads)
+        let (gc, xc) = (gather(g, (n, o, hw)), gather(x, (n, c, hw)));
+        let k = n * hw;
+        let mut gw = vec![0f32; o * c];
+        let gv = View {
+            data: &gc,
+            rs: k as isize,
+            cs: 1,
+        };
+        let xt = View {
+            data: &xc,
+            rs: 1,
+            cs: k as isize,
+        };
+        matmul_into((o, c, k), &mut gw, false, gv, xt, within_product(threads()));
+        return gw;
     }
     // The batch is summed in groups of SAMPLES_PER_PARTIAL consecutive samples, each into its
     // own (O, C) buffer, and the buffers are added in order: the same additions in the same
