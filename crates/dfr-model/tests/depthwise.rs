@@ -3,25 +3,7 @@
 use candle_core::{Device, Tensor, Var};
 use dfr_model::depthwise::{depthwise_conv2d, depthwise_conv2d_reference, Padding2d};
 
-fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
-}
-
-fn max_abs(a: &Tensor) -> f32 {
-    a.abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
-}
+use crate::common::{diff as max_diff, max_abs};
 
 /// The op on `dev` against candle's grouped conv2d on the CPU: values and both gradients.
 #[allow(clippy::too_many_arguments)]

@@ -1,5 +1,7 @@
 //! Model behaviour: split points, modes, weight loading and its errors.
 
+#[cfg(feature = "cuda")]
+use crate::common::max_abs;
 use crate::common::{self, diff};
 
 use std::collections::HashMap;
