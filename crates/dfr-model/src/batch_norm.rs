@@ -589,6 +589,13 @@ pub fn unfused() -> bool {
     UNFUSED.with(|u| u.get())
 }
 
+/// Whether the fused CPU ops (BN + activation in train and eval mode, squeeze-excitation) run
+/// on `x`: f32 on the CPU, unless [`force_unfused`] is on for this thread. The one place the
+/// layers decide it.
+pub fn fused_cpu_ops(x: &Tensor) -> bool {
+    x.device().is_cpu() && x.dtype() == candle_core::DType::F32 && !unfused()
+}
+
 /// An activation fused into the eval-mode BN pass.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum FusedAct {

@@ -315,12 +315,7 @@ impl BatchNorm2d {
     /// by `cargo xtask bench model`).
     pub fn forward_eval_act(&self, x: &Tensor, act: Activation) -> Result<Tensor> {
         let frozen = !self.weight.is_trainable() && !self.bias.is_trainable();
-        if x.device().is_cpu()
-            && x.dtype() == DType::F32
-            && x.track_op()
-            && frozen
-            && !crate::batch_norm::unfused()
-        {
+        if crate::batch_norm::fused_cpu_ops(x) && x.track_op() && frozen {
             let (scale, shift) = self.eval_affine()?;
             crate::batch_norm::channel_affine_act(x, &scale, &shift, fused_act(act))
         } else {
@@ -333,7 +328,7 @@ impl BatchNorm2d {
     /// (CUDA, other dtypes, [`crate::batch_norm::force_unfused`]) BN and then the activation.
     /// Updates the running statistics either way.
     pub fn forward_train_act(&self, x: &Tensor, act: Activation) -> Result<Tensor> {
-        if !(x.device().is_cpu() && x.dtype() == DType::F32) || crate::batch_norm::unfused() {
+        if !crate::batch_norm::fused_cpu_ops(x) {
             return activate(&self.forward_t(x, true)?, act);
         }
         let (n, _, h, w) = x.dims4()?;
@@ -425,7 +420,7 @@ impl SqueezeExcite {
     /// ([`crate::squeeze_excite::squeeze_excite`]), the composed candle ops otherwise (CUDA,
     /// other dtypes, [`crate::batch_norm::force_unfused`]).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        if x.device().is_cpu() && x.dtype() == DType::F32 && !crate::batch_norm::unfused() {
+        if crate::batch_norm::fused_cpu_ops(x) {
             return crate::squeeze_excite::squeeze_excite(
                 x,
                 &self.fc1.weight.tensor(),
