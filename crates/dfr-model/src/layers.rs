@@ -308,14 +308,12 @@ impl BatchNorm2d {
         Ok((scale, shift))
     }
 
-    /// Eval-mode BN followed by `act`. With frozen parameters and a tracked input (attacks,
-    /// explanations of a frozen model) on f32 CPU tensors: one fused op whose input gradient
-    /// is also a single pass (PGD-10 on B0 is 1.3–1.5× faster). Otherwise (plain inference,
-    /// validation during training) the separate ops, whose forward is faster (both measured
-    /// by `cargo xtask bench model`).
+    /// Eval-mode BN followed by `act`. On f32 CPU tensors one fused op
+    /// ([`crate::batch_norm::channel_affine_act`]): one pass forward, and a one-pass input
+    /// gradient when the parameters are frozen (attacks, explanations). Otherwise (CUDA, other
+    /// dtypes, [`crate::batch_norm::force_unfused`]) BN and then the activation.
     pub fn forward_eval_act(&self, x: &Tensor, act: Activation) -> Result<Tensor> {
-        let frozen = !self.weight.is_trainable() && !self.bias.is_trainable();
-        if crate::batch_norm::fused_cpu_ops(x) && x.track_op() && frozen {
+        if crate::batch_norm::fused_cpu_ops(x) {
             let (scale, shift) = self.eval_affine()?;
             crate::batch_norm::channel_affine_act(x, &scale, &shift, fused_act(act))
         } else {
