@@ -13,6 +13,7 @@
 use std::sync::Arc;
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+use multiversion::multiversion;
 use rayon::prelude::*;
 
 use crate::fast_math::{self, sum_f64};
@@ -45,20 +46,7 @@ impl CustomOp1 for Stats {
         let count = (n * hw) as f64;
         let stats: Vec<(f64, f64)> = (0..c)
             .into_par_iter()
-            .map(|ch| {
-                let plane = |b: usize| &x[(b * c + ch) * hw..(b * c + ch + 1) * hw];
-                let sum: f64 = (0..n).map(|b| sum_f64(plane(b), |v| v as f64)).sum();
-                let mean = sum / count;
-                let sq: f64 = (0..n)
-                    .map(|b| {
-                        sum_f64(plane(b), |v| {
-                            let d = v as f64 - mean;
-                            d * d
-                        })
-                    })
-                    .sum();
-                (mean, sq / count)
-            })
+            .map(|ch| channel_stats(x, (n, c, hw), ch, count))
             .collect();
         let mut out = vec![0f32; 2 * c];
         for (ch, (m, v)) in stats.into_iter().enumerate() {
@@ -76,6 +64,28 @@ impl CustomOp1 for Stats {
     ) -> Result<(candle_core::CudaStorage, Shape)> {
         cuda::stats((s, l))
     }
+}
+
+/// `(mean, biased variance)` of channel `ch` of `(N, C, HW)` values, in f64.
+#[multiversion(targets = "simd")]
+fn channel_stats(
+    x: &[f32],
+    (n, c, hw): (usize, usize, usize),
+    ch: usize,
+    count: f64,
+) -> (f64, f64) {
+    let plane = |b: usize| &x[(b * c + ch) * hw..(b * c + ch + 1) * hw];
+    let sum: f64 = (0..n).map(|b| sum_f64(plane(b), |v| v as f64)).sum();
+    let mean = sum / count;
+    let sq: f64 = (0..n)
+        .map(|b| {
+            sum_f64(plane(b), |v| {
+                let d = v as f64 - mean;
+                d * d
+            })
+        })
+        .sum();
+    (mean, sq / count)
 }
 
 /// `y = (x - mean) * invstd * gamma + beta` with fixed batch statistics, followed by `act`
@@ -259,6 +269,29 @@ impl CustomOp3 for Train {
     }
 }
 
+/// `(Σ dz, Σ dz·(x − m))` over channel `ch`, `dz = dy · A'(x·a + sh)`, in f64.
+#[multiversion(targets = "simd")]
+fn grad_sums<A: Act>(
+    dy: &[f32],
+    x: &[f32],
+    (n, c, hw): (usize, usize, usize),
+    ch: usize,
+    (a, sh): (f32, f32),
+    m: f64,
+) -> (f64, f64) {
+    let (mut sdy, mut sdyx) = (0f64, 0f64);
+    for b in 0..n {
+        let r = (b * c + ch) * hw..(b * c + ch + 1) * hw;
+        let (p, q) = fast_math::sum2_f64(&dy[r.clone()], &x[r], |g, v| {
+            let dz = (g * A::df(v * a + sh)) as f64;
+            (dz, dz * (v as f64 - m))
+        });
+        sdy += p;
+        sdyx += q;
+    }
+    (sdy, sdyx)
+}
+
 struct BwdSums {
     mean: Arc<Vec<f64>>,
     invstd: Arc<Vec<f64>>,
@@ -284,17 +317,8 @@ impl CustomOp2 for BwdSums {
         let sums: Vec<(f64, f64)> = with_act!(act.map(|a| a.act), A => {
             (0..c).into_par_iter().map(|ch| {
                 let (m, is) = (self.mean[ch], self.invstd[ch]);
-                let (a, sh) = act.map_or((1.0, 0.0), |a| (a.scale[ch], a.shift[ch]));
-                let (mut sdy, mut sdyx) = (0f64, 0f64);
-                for b in 0..n {
-                    let r = (b * c + ch) * hw..(b * c + ch + 1) * hw;
-                    let (p, q) = fast_math::sum2_f64(&dy[r.clone()], &x[r], |g, v| {
-                        let dz = (g * A::df(v * a + sh)) as f64;
-                        (dz, dz * (v as f64 - m))
-                    });
-                    sdy += p;
-                    sdyx += q;
-                }
+                let ax = act.map_or((1.0, 0.0), |a| (a.scale[ch], a.shift[ch]));
+                let (sdy, sdyx) = grad_sums::<A>(dy, x, (n, c, hw), ch, ax, m);
                 (sdy, sdyx * is)
             })
             .collect()
@@ -319,6 +343,21 @@ impl CustomOp2 for BwdSums {
             candle_core::bail!("bn-bwd-sums: the fused activation runs on the CPU only")
         }
         cuda::backward_sums((s1, l1), (s2, l2), &self.mean, &self.invstd)
+    }
+}
+
+/// One plane of the train-mode input gradient, `dx = k · (dz − mdy − (x − m) · kk)`.
+#[multiversion(targets = "simd")]
+fn input_grad_plane<A: Act>(
+    dp: &mut [f32],
+    dy: &[f32],
+    x: &[f32],
+    (a, sh): (f32, f32),
+    (k, mdy, kk, m): (f64, f64, f64, f64),
+) {
+    for ((o, &g), &v) in dp.iter_mut().zip(dy).zip(x) {
+        let dz = (g * A::df(v * a + sh)) as f64;
+        *o = (k * (dz - mdy - (v as f64 - m) * kk)) as f32;
     }
 }
 
@@ -359,12 +398,9 @@ impl CustomOp2 for BwdInput {
                 let mdy = self.sums[ch] as f64 / count;
                 let kk = is * self.sums[c + ch] as f64 / count;
                 let m = self.mean[ch];
-                let (a, sh) = act.map_or((1.0, 0.0), |a| (a.scale[ch], a.shift[ch]));
+                let ax = act.map_or((1.0, 0.0), |a| (a.scale[ch], a.shift[ch]));
                 let r = plane * hw..(plane + 1) * hw;
-                for ((o, &g), &v) in dp.iter_mut().zip(&dy[r.clone()]).zip(&x[r]) {
-                    let dz = (g * A::df(v * a + sh)) as f64;
-                    *o = (k * (dz - mdy - (v as f64 - m) * kk)) as f32;
-                }
+                input_grad_plane::<A>(dp, &dy[r.clone()], &x[r], ax, (k, mdy, kk, m));
             })
         });
         Ok((CpuStorage::F32(dx), l1.shape().clone()))
@@ -465,12 +501,17 @@ fn map_planes<A: Act>(x: &[f32], c: usize, hw: usize, scale: &[f32], shift: &[f3
     }
     y.par_chunks_mut(hw).enumerate().for_each(|(plane, yp)| {
         let ch = plane % c;
-        let (a, b) = (scale[ch], shift[ch]);
-        for (o, &v) in yp.iter_mut().zip(&x[plane * hw..(plane + 1) * hw]) {
-            *o = A::f(v * a + b);
-        }
+        affine_plane::<A>(yp, &x[plane * hw..(plane + 1) * hw], scale[ch], shift[ch]);
     });
     y
+}
+
+/// `y = A::f(x * a + b)` over one plane.
+#[multiversion(targets = "simd")]
+fn affine_plane<A: Act>(y: &mut [f32], x: &[f32], a: f32, b: f32) {
+    for (o, &v) in y.iter_mut().zip(x) {
+        *o = A::f(v * a + b);
+    }
 }
 
 /// `y = act(x * scale[c] + shift[c])` over an NCHW tensor, in parallel over planes.
@@ -686,12 +727,18 @@ impl CustomOp3 for AffineActBwd {
                 let (a, b) = (ss[ch], ss[c + ch]);
                 let m = if times { a } else { 1.0 };
                 let r = plane * hw..(plane + 1) * hw;
-                for ((o, &gv), &xv) in op.iter_mut().zip(&g[r.clone()]).zip(&x[r]) {
-                    *o = gv * A::df(xv * a + b) * m;
-                }
+                act_grad_plane::<A>(op, &g[r.clone()], &x[r], (a, b), m);
             })
         });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+}
+
+/// `o = g · A'(x·a + b) · m` over one plane.
+#[multiversion(targets = "simd")]
+fn act_grad_plane<A: Act>(o: &mut [f32], g: &[f32], x: &[f32], (a, b): (f32, f32), m: f32) {
+    for ((o, &gv), &xv) in o.iter_mut().zip(g).zip(x) {
+        *o = gv * A::df(xv * a + b) * m;
     }
 }
 

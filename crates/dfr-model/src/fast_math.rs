@@ -1,5 +1,7 @@
 //! Element-wise building blocks of the fused CPU ops, written so that the loops around them
-//! vectorise: `exp` as a polynomial (a call into libm stops the compiler from vectorising a
+//! vectorise (everything here is `#[inline(always)]`, so it is compiled at the SIMD level of
+//! the kernel that calls it: the kernels carry `#[multiversion(targets = "simd")]`, one copy per
+//! x86-64 level up to AVX-512, chosen at run time, since a default build targets SSE2 only): `exp` as a polynomial (a call into libm stops the compiler from vectorising a
 //! loop, and was 6 % of a train step), the activations and their derivatives on top of it,
 //! and f64 sums over f32 data in eight independent lanes (a single f64 accumulator is a
 //! loop-carried dependency, one add per four cycles).
@@ -104,7 +106,7 @@ pub fn sum_f64(x: &[f32], f: impl Fn(f32) -> f64) -> f64 {
 }
 
 /// `Σ a·b` in f32, eight lanes (a fixed order, independent of threads).
-#[inline]
+#[inline(always)]
 #[allow(clippy::needless_range_loop)]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; 8];
@@ -124,7 +126,7 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// `Σ a` in f32, eight lanes.
-#[inline]
+#[inline(always)]
 #[allow(clippy::needless_range_loop)]
 pub fn sum(a: &[f32]) -> f32 {
     let mut acc = [0f32; 8];

@@ -91,6 +91,14 @@ fn random_shapes(dev: &Device) {
     check_on(dev, 2, 2, 5, 5, 7, 1, p(3));
     check_on(dev, 1, 3, 4, 17, 3, 3, asym(2, 0, 1, 3));
     check_on(dev, 2, 16, 32, 32, 3, 1, p(1)); // long rows: vectorised paths
+                                              // Maps of at most 16 pixels (the channels-last kernels on the CPU), with channel counts
+                                              // below, at and past one block of 64, odd ones included.
+    check_on(dev, 2, 70, 4, 4, 5, 1, p(2));
+    check_on(dev, 3, 130, 2, 2, 5, 1, p(2));
+    check_on(dev, 1, 64, 1, 1, 3, 1, p(1));
+    check_on(dev, 2, 67, 4, 4, 3, 2, asym(0, 1, 0, 1)); // TF SAME, 4×4 → 2×2
+    check_on(dev, 1, 9, 3, 5, 3, 1, asym(2, 0, 1, 2));
+    check_on(dev, 2, 5, 4, 3, 5, 2, p(2));
 }
 
 #[test]

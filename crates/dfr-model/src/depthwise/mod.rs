@@ -18,10 +18,12 @@
 
 #[cfg(feature = "cuda")]
 mod cuda;
+mod small;
 
 #[cfg(feature = "cuda")]
 use candle_core::CudaStorage;
 use candle_core::{CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor};
+use multiversion::multiversion;
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -173,6 +175,7 @@ fn planes_per_task(plane_len: usize, planes: usize) -> usize {
 }
 
 /// Forward of one plane: `out` is `ho*wo`, `inp` is `h*w`, `k` is `kh*kw`.
+#[multiversion(targets = "simd")]
 fn fwd_plane(g: &Geom, ranges: &[(usize, usize)], inp: &[f32], k: &[f32], out: &mut [f32]) {
     let s = g.stride;
     for oy in 0..g.ho {
@@ -205,6 +208,7 @@ fn fwd_plane(g: &Geom, ranges: &[(usize, usize)], inp: &[f32], k: &[f32], out: &
 }
 
 /// Input gradient of one plane: `gin` is `h*w`, `gout` is `ho*wo`.
+#[multiversion(targets = "simd")]
 fn bwd_input_plane(g: &Geom, ranges: &[(usize, usize)], gout: &[f32], k: &[f32], gin: &mut [f32]) {
     let s = g.stride;
     gin.fill(0.0);
@@ -236,6 +240,7 @@ fn bwd_input_plane(g: &Geom, ranges: &[(usize, usize)], gout: &[f32], k: &[f32],
 }
 
 /// Weight-gradient contribution of one plane, accumulated into `acc` (`kh*kw`).
+#[multiversion(targets = "simd")]
 fn bwd_weight_plane(
     g: &Geom,
     ranges: &[(usize, usize)],
@@ -338,6 +343,10 @@ impl CustomOp2 for DepthwiseConv2d {
         let (n, c, h, w, kh, kw) = (g.n, g.c, g.h, g.w, g.kh, g.kw);
         let inp = contiguous_f32(s1, l1, "input")?;
         let k = contiguous_f32(s2, l2, "weight")?;
+        if small::applies(&g) {
+            let out = small::forward(&g, inp, k);
+            return Ok((CpuStorage::F32(out), Shape::from((n, c, g.ho, g.wo))));
+        }
         let plane_out = g.ho * g.wo;
         let mut out = vec![0f32; n * c * plane_out];
         let ranges = g.ranges();
@@ -420,6 +429,10 @@ impl CustomOp2 for DepthwiseBwdInput {
         let g = self.geom;
         let gout = contiguous_f32(s1, l1, "grad")?;
         let k = contiguous_f32(s2, l2, "weight")?;
+        if small::applies(&g) {
+            let gin = small::backward_input(&g, gout, k);
+            return Ok((CpuStorage::F32(gin), Shape::from((g.n, g.c, g.h, g.w))));
+        }
         let (kh, kw) = (g.kh, g.kw);
         let plane_in = g.h * g.w;
         let mut gin = vec![0f32; g.n * g.c * plane_in];
@@ -475,6 +488,10 @@ impl CustomOp2 for DepthwiseBwdWeight {
         let g = self.geom;
         let inp = contiguous_f32(s1, l1, "input")?;
         let gout = contiguous_f32(s2, l2, "grad")?;
+        if small::applies(&g) {
+            let gw = small::backward_weight(&g, inp, gout);
+            return Ok((CpuStorage::F32(gw), Shape::from((g.c, 1, g.kh, g.kw))));
+        }
         let kk = g.kh * g.kw;
         let mut gw = vec![0f32; g.c * kk];
         let ranges = g.ranges();
