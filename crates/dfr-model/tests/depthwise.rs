@@ -91,8 +91,13 @@ fn random_shapes(dev: &Device) {
     check_on(dev, 2, 2, 5, 5, 7, 1, p(3));
     check_on(dev, 1, 3, 4, 17, 3, 3, asym(2, 0, 1, 3));
     check_on(dev, 2, 16, 32, 32, 3, 1, p(1)); // long rows: vectorised paths
-                                              // Maps of at most 16 pixels (the channels-last kernels on the CPU), with channel counts
-                                              // below, at and past one block of 64, odd ones included.
+                                              // Maps past 16×16 (the plane kernels on the CPU): strides 1–3, kernels 3–7, asymmetric.
+    check_on(dev, 2, 3, 17, 19, 5, 2, asym(1, 2, 2, 1));
+    check_on(dev, 1, 2, 20, 15, 7, 1, p(3));
+    check_on(dev, 2, 3, 18, 18, 3, 2, Padding2d::tf_same(18, 18, 3, 3, 2));
+    check_on(dev, 1, 3, 16, 23, 3, 3, asym(2, 0, 1, 3));
+    // Maps of at most 16×16 (the channels-last kernels on the CPU), with channel counts
+    // below, at and past one block of 64, odd ones included.
     check_on(dev, 2, 70, 4, 4, 5, 1, p(2));
     check_on(dev, 3, 130, 2, 2, 5, 1, p(2));
     check_on(dev, 1, 64, 1, 1, 3, 1, p(1));

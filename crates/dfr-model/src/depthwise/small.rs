@@ -1,22 +1,25 @@
-//! Depthwise kernels for small maps, vectorised over channels.
+//! Depthwise kernels for small maps (at most [`MAX_PIXELS`]), vectorised over channels.
 //!
-//! Deep in the network the maps are 8×8 down to 1×1 while the channels number hundreds. The
-//! row-wise plane kernels of the parent module then spend their time on loop overhead: a
-//! 5×5 kernel on a 2×2 map is 25 taps, each an inner loop of one or two values. Here the
-//! valid `(output pixel, input pixel, tap)` triples of the geometry are listed once per op,
-//! and each triple becomes one multiply-add over a block of channels: a sample's block of
-//! channels is gathered channels-last (`(pixel, channel)`, a few kilobytes, in cache), the
-//! triples run over it, and the result is scattered back to NCHW. The forward and the input gradient add the same
-//! terms in the same order as the plane kernels; the weight gradient sums a sample's terms in
-//! f32 before the f64 accumulation over samples (the plane kernel goes to f64 per row), so it
-//! agrees to rounding.
+//! Past the first stages the maps are 16×16 down to 1×1 while the channels number dozens to
+//! hundreds. The row-wise plane kernels of the parent module then spend their time on loop
+//! overhead: a 5×5 kernel on a 2×2 map is 25 taps, each an inner loop of one or two values.
+//! Here the valid `(output pixel, input pixel, tap)` triples of the geometry are listed once
+//! per op, and each triple becomes one multiply-add over a block of channels: a sample's block
+//! of channels is gathered channels-last (`(pixel, channel)`, at most 64 KiB, in cache), the
+//! triples run over it, and the result is scattered back to NCHW. The forward and the input
+//! gradient add the same terms in the same order as the plane kernels; the weight gradient
+//! sums a sample's terms in f32 before the f64 accumulation over samples (the plane kernel
+//! goes to f64 per row), so it agrees to rounding.
 
 use super::Geom;
 use multiversion::multiversion;
 use rayon::prelude::*;
 
-/// Largest input or output map, in pixels, that takes these kernels.
-pub(super) const MAX_PIXELS: usize = 16;
+/// Largest input or output map, in pixels, that takes these kernels (16×16). Measured on B0
+/// (eval, train and input-gradient steps at 64×16 and 128×32, interleaved runs): 256 was as
+/// fast as or faster than 16 and 64 everywhere (train at 128×32 by 15–20 %); 1024 (32×32)
+/// was no better within the noise.
+pub(super) const MAX_PIXELS: usize = 256;
 
 /// Channels per task (a multiple of the widest vector).
 const BLOCK: usize = 64;
