@@ -27,7 +27,6 @@ pub mod fast_math;
 mod freeze;
 pub mod layers;
 pub mod loss;
-mod matmul;
 pub mod parity;
 pub mod pointwise;
 pub mod runtime;

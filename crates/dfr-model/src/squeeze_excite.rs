@@ -6,8 +6,7 @@
 //! accumulation of the two gradients `x` receives). Here the forward is two passes (the
 //! spatial mean and the scaling) and the backward two: one reads `dy` and `x` for
 //! `Σ_hw dy·x`, one writes `dx = dy·s + ∂pooled / HW`. The two small fully connected layers
-//! run in between on vectors the forward kept, as matrix products over the whole batch
-//! (`(N, C) × (C, R)`; one matrix-vector product per sample reads the weights N times).
+//! (`(N, C) × (C, R)`) run in between on vectors the forward kept.
 //!
 //! The weights travel packed, `[W₁ (R×C) row-major, b₁ (R)]` and `[W₂ (C×R), b₂ (C)]`, so
 //! the op has three operands; [`squeeze_excite`] packs them (a differentiable `cat`, whose
@@ -16,15 +15,20 @@
 use std::sync::{Arc, Mutex};
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
-use multiversion::multiversion;
 use rayon::prelude::*;
 
 use crate::fast_math::{dot, sigmoid, silu, sum};
-use crate::matmul::{matmul_into, View};
-use gemm::Parallelism;
 
 fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
     crate::storage::contiguous_f32(s, l, "squeeze_excite", what)
+}
+
+/// `dst += k · src`.
+#[inline]
+fn axpy(dst: &mut [f32], k: f32, src: &[f32]) {
+    for (d, &s) in dst.iter_mut().zip(src) {
+        *d += k * s;
+    }
 }
 
 /// What the forward computed on the small vectors, for the backward.
@@ -75,80 +79,32 @@ struct SqueezeExciteOp {
     cache: Mutex<Option<Arc<Cache>>>,
 }
 
-/// The small layers on the pooled vectors: `(pre1, hidden, gate)`, as two matrix products
-/// over the whole batch.
+/// The small layers on the pooled vectors: `(pre1, hidden, gate)`.
 fn excite(d: Dims, pooled: &[f32], p1: &[f32], p2: &[f32]) -> Cache {
     let Dims { n, c, r, .. } = d;
     let (w1, b1) = p1.split_at(r * c);
     let (w2, b2) = p2.split_at(c * r);
     let mut pre1 = vec![0f32; n * r];
-    // pooled (N×C) · W₁ᵀ (C×R)
-    matmul_into(
-        (n, r, c),
-        &mut pre1,
-        false,
-        View::rows(pooled, c),
-        View::transposed(w1, c),
-        Parallelism::None,
-    );
     let mut hidden = vec![0f32; n * r];
-    add_bias_act(&mut pre1, &mut hidden, b1, silu);
     let mut gate = vec![0f32; n * c];
-    // hidden (N×R) · W₂ᵀ (R×C)
-    matmul_into(
-        (n, c, r),
-        &mut gate,
-        false,
-        View::rows(&hidden, r),
-        View::transposed(w2, r),
-        Parallelism::None,
-    );
-    let mut pre2 = std::mem::take(&mut gate);
-    gate = vec![0f32; n * c];
-    add_bias_act(&mut pre2, &mut gate, b2, sigmoid);
+    for s in 0..n {
+        let pv = &pooled[s * c..(s + 1) * c];
+        for j in 0..r {
+            let z = dot(&w1[j * c..(j + 1) * c], pv) + b1[j];
+            pre1[s * r + j] = z;
+            hidden[s * r + j] = silu(z);
+        }
+        let hv = &hidden[s * r..(s + 1) * r];
+        for ch in 0..c {
+            gate[s * c + ch] = sigmoid(dot(&w2[ch * r..(ch + 1) * r], hv) + b2[ch]);
+        }
+    }
     Cache {
         pooled: pooled.to_vec(),
         pre1,
         hidden,
         gate,
     }
-}
-
-/// `z += bias` (per column of row-major rows of `bias.len()`), then `out = f(z)`.
-#[multiversion(targets = "simd")]
-fn add_bias_act(z: &mut [f32], out: &mut [f32], bias: &[f32], f: impl Fn(f32) -> f32 + Copy) {
-    if bias.is_empty() {
-        return;
-    }
-    for (zr, or) in z
-        .chunks_exact_mut(bias.len())
-        .zip(out.chunks_exact_mut(bias.len()))
-    {
-        for ((zv, o), &b) in zr.iter_mut().zip(or).zip(bias) {
-            *zv += b;
-            *o = f(*zv);
-        }
-    }
-}
-
-/// `y = x · k + add` over one plane.
-#[multiversion(targets = "simd")]
-fn scale_plane(y: &mut [f32], x: &[f32], k: f32, add: f32) {
-    for (o, &v) in y.iter_mut().zip(x) {
-        *o = v * k + add;
-    }
-}
-
-/// `Σ a·b` ([`dot`] at the best SIMD level).
-#[multiversion(targets = "simd")]
-fn dot_plane(a: &[f32], b: &[f32]) -> f32 {
-    dot(a, b)
-}
-
-/// `Σ a` ([`sum`] at the best SIMD level).
-#[multiversion(targets = "simd")]
-fn sum_plane(a: &[f32]) -> f32 {
-    sum(a)
 }
 
 impl CustomOp3 for SqueezeExciteOp {
@@ -172,7 +128,7 @@ impl CustomOp3 for SqueezeExciteOp {
         let pooled: Vec<f32> = if d.hw == 0 {
             vec![0.0; d.n * d.c]
         } else {
-            x.par_chunks(d.hw).map(|p| sum_plane(p) * inv_hw).collect()
+            x.par_chunks(d.hw).map(|p| sum(p) * inv_hw).collect()
         };
         let cache = excite(d, &pooled, p1, p2);
         let mut y = vec![0f32; x.len()];
@@ -180,7 +136,11 @@ impl CustomOp3 for SqueezeExciteOp {
             y.par_chunks_mut(d.hw)
                 .zip(x.par_chunks(d.hw))
                 .zip(cache.gate.par_iter())
-                .for_each(|((yp, xp), &g)| scale_plane(yp, xp, g, 0.0));
+                .for_each(|((yp, xp), &g)| {
+                    for (o, &v) in yp.iter_mut().zip(xp) {
+                        *o = v * g;
+                    }
+                });
         }
         *self
             .cache
@@ -240,77 +200,6 @@ impl CustomOp3 for SqueezeExciteOp {
     }
 }
 
-/// The small layers' backward as matrix products over the batch: the packed gradients of
-/// `[W₁; b₁]` and `[W₂; b₂]`, and `∂pooled` (N, C).
-fn excite_backward(
-    k: &Cache,
-    p1: &[f32],
-    p2: &[f32],
-    dpre2: &[f32],
-    (n, c, r): (usize, usize, usize),
-) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    let (w1, w2) = (&p1[..r * c], &p2[..c * r]);
-    let (mut d1, mut d2) = (vec![0f32; r * c + r], vec![0f32; c * r + c]);
-    let none = Parallelism::None;
-    // ∂W₂ (C×R) = ∂pre2ᵀ (C×N) · hidden (N×R); ∂b₂ = Σ_n ∂pre2
-    matmul_into(
-        (c, r, n),
-        &mut d2[..c * r],
-        false,
-        View::transposed(dpre2, c),
-        View::rows(&k.hidden, r),
-        none,
-    );
-    column_sums(dpre2, &mut d2[c * r..]);
-    // ∂hidden (N×R) = ∂pre2 (N×C) · W₂ (C×R), then through the SiLU
-    let mut dpre1 = vec![0f32; n * r];
-    matmul_into(
-        (n, r, c),
-        &mut dpre1,
-        false,
-        View::rows(dpre2, c),
-        View::rows(w2, r),
-        none,
-    );
-    for (g, &z) in dpre1.iter_mut().zip(&k.pre1) {
-        *g *= crate::fast_math::silu_grad(z);
-    }
-    // ∂W₁ (R×C) = ∂pre1ᵀ (R×N) · pooled (N×C); ∂b₁ = Σ_n ∂pre1
-    matmul_into(
-        (r, c, n),
-        &mut d1[..r * c],
-        false,
-        View::transposed(&dpre1, r),
-        View::rows(&k.pooled, c),
-        none,
-    );
-    column_sums(&dpre1, &mut d1[r * c..]);
-    // ∂pooled (N×C) = ∂pre1 (N×R) · W₁ (R×C)
-    let mut dpooled = vec![0f32; n * c];
-    matmul_into(
-        (n, c, r),
-        &mut dpooled,
-        false,
-        View::rows(&dpre1, r),
-        View::rows(w1, c),
-        none,
-    );
-    (d1, d2, dpooled)
-}
-
-/// `out[j] = Σ_rows m[row][j]` for row-major rows of `out.len()`, rows in order.
-fn column_sums(m: &[f32], out: &mut [f32]) {
-    out.fill(0.0);
-    if out.is_empty() {
-        return;
-    }
-    for row in m.chunks_exact(out.len()) {
-        for (o, &v) in out.iter_mut().zip(row) {
-            *o += v;
-        }
-    }
-}
-
 /// The backward as one op over `(dy, x)`: returns `dx` (or an empty tensor when `x` is not
 /// tracked) and leaves the packed parameter gradients in `params`.
 struct SqueezeExciteBwd {
@@ -347,10 +236,32 @@ impl candle_core::CustomOp2 for SqueezeExciteBwd {
             dy.par_chunks(hw)
                 .zip(x.par_chunks(hw))
                 .zip(k.gate.par_iter())
-                .map(|((gp, xp), &g)| dot_plane(gp, xp) * g * (1.0 - g))
+                .map(|((gp, xp), &g)| dot(gp, xp) * g * (1.0 - g))
                 .collect()
         };
-        let (d1, d2, dpooled) = excite_backward(k, &self.p1, &self.p2, &dpre2, (n, c, r));
+        let (w1, w2) = (&self.p1[..r * c], &self.p2[..c * r]);
+        let (mut d1, mut d2) = (vec![0f32; r * c + r], vec![0f32; c * r + c]);
+        let mut dpooled = vec![0f32; n * c];
+        let mut dh = vec![0f32; r];
+        for s in 0..n {
+            let hv = &k.hidden[s * r..(s + 1) * r];
+            dh.fill(0.0);
+            for ch in 0..c {
+                let g = dpre2[s * c + ch];
+                axpy(&mut dh, g, &w2[ch * r..(ch + 1) * r]);
+                axpy(&mut d2[ch * r..(ch + 1) * r], g, hv);
+                d2[c * r + ch] += g;
+            }
+            let pv = &k.pooled[s * c..(s + 1) * c];
+            let dp = &mut dpooled[s * c..(s + 1) * c];
+            for j in 0..r {
+                let z = k.pre1[s * r + j];
+                let g = dh[j] * crate::fast_math::silu_grad(z);
+                axpy(&mut d1[j * c..(j + 1) * c], g, pv);
+                d1[r * c + j] += g;
+                axpy(dp, g, &w1[j * c..(j + 1) * c]);
+            }
+        }
         *self
             .params
             .lock()
@@ -364,7 +275,12 @@ impl candle_core::CustomOp2 for SqueezeExciteBwd {
             dx.par_chunks_mut(hw)
                 .zip(dy.par_chunks(hw))
                 .zip(k.gate.par_iter().zip(dpooled.par_iter()))
-                .for_each(|((op, gp), (&g, &dp))| scale_plane(op, gp, g, dp * inv_hw));
+                .for_each(|((op, gp), (&g, &dp))| {
+                    let add = dp * inv_hw;
+                    for (o, &v) in op.iter_mut().zip(gp) {
+                        *o = v * g + add;
+                    }
+                });
         }
         Ok((CpuStorage::F32(dx), lx.shape().clone()))
     }

@@ -12,9 +12,62 @@
 //! many samples as threads; a smaller batch (Grad-CAM on one image) lets gemm split each
 //! product instead.
 
-use crate::matmul::{matmul_into, View};
-use gemm::Parallelism;
+use gemm::{gemm, Parallelism};
 use rayon::prelude::*;
+
+/// A read-only matrix operand: its first element and its row and column strides.
+#[derive(Clone, Copy)]
+struct View<'a> {
+    data: &'a [f32],
+    rs: isize,
+    cs: isize,
+}
+
+/// `dst (m × n, row-major contiguous) = [dst +] lhs (m × k) · rhs (k × n)`.
+///
+/// The caller guarantees that both views stay inside their slices for the given shapes.
+fn matmul_into(
+    (m, n, k): (usize, usize, usize),
+    dst: &mut [f32],
+    accumulate: bool,
+    lhs: View<'_>,
+    rhs: View<'_>,
+    par: Parallelism,
+) {
+    debug_assert!(dst.len() >= m * n);
+    if k == 0 {
+        if !accumulate {
+            dst[..m * n].fill(0.0);
+        }
+        return;
+    }
+    // SAFETY: `dst` holds m·n elements written row-major with stride n; the callers build the
+    // views from slices holding exactly the (strided) m × k and k × n operands (checked by the
+    // length assertions of the public kernels).
+    unsafe {
+        gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            lhs.data.as_ptr(),
+            lhs.cs,
+            lhs.rs,
+            rhs.data.as_ptr(),
+            rhs.cs,
+            rhs.rs,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            par,
+        )
+    }
+}
 
 fn threads() -> usize {
     rayon::current_num_threads().max(1)
