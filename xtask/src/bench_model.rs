@@ -104,8 +104,8 @@ impl Setup {
     }
 }
 
-/// Train step (Adam, class-weighted CE), eval forward and PGD-10 (input gradients only,
-/// parameters frozen) in images per second, on `dev`; with `opts.pytorch`, PyTorch's figures
+/// Train step (Adam, class-weighted CE), eval forward (parameters frozen, no graph) and PGD-10
+/// (input gradients only, parameters frozen) in images per second, on `dev`; with `opts.pytorch`, PyTorch's figures
 /// beside them (see the module docs).
 pub fn bench_model(opts: &ModelBenchOptions, dev: &Device) -> Result<serde_json::Value> {
     let configs: Vec<(usize, usize)> = if let Some(c) = &opts.configs {
@@ -236,7 +236,10 @@ fn pass(opts: &ModelBenchOptions, dev: &Device, configs: &[(usize, usize)]) -> R
             }
         }
         if run(Part::Eval) {
+            // Inference as the library runs it (`dfr_train::evaluate::score`, `predict_probs`)
+            // and as PyTorch's figure is taken (under `no_grad`): parameters frozen, no graph.
             let eval = timed(dev, reps, || {
+                let _frozen = s.model.freeze();
                 s.model.forward_t(&s.x, false)?;
                 Ok(())
             })?;

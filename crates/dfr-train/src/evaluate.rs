@@ -25,6 +25,9 @@ pub fn score(
     device: &Device,
     class_weights: Option<&Tensor>,
 ) -> Result<Scores> {
+    // No gradient is wanted here: with every parameter frozen the forward records no graph,
+    // so each activation is freed as soon as the next layer has read it (PyTorch's no_grad).
+    let _frozen = model.freeze();
     let mut out = Scores::default();
     let (mut loss_num, mut loss_den) = (0.0f64, 0.0f64);
     for batch in loader.epoch(0, 0) {
