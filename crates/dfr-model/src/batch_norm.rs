@@ -118,6 +118,8 @@ struct ActInput {
 
 /// An activation as a type, so that each kernel is compiled (and vectorised) per activation.
 trait Act {
+    /// Whether `f` is the identity (its pass can be skipped).
+    const IDENTITY: bool = false;
     fn f(z: f32) -> f32;
     fn df(z: f32) -> f32;
 }
@@ -128,6 +130,7 @@ struct SiluAct;
 struct Relu6Act;
 
 impl Act for Identity {
+    const IDENTITY: bool = true;
     #[inline(always)]
     fn f(z: f32) -> f32 {
         z
@@ -180,6 +183,8 @@ macro_rules! with_act {
         }
     };
 }
+
+pub(crate) mod epilogue;
 
 impl CustomOp3 for Train {
     fn name(&self) -> &'static str {
@@ -493,24 +498,76 @@ fn train_op(
     Ok((y, stats.get(0)?, stats.get(1)?))
 }
 
-/// `y = A::f(x * scale[c] + shift[c])` over `(N, C, HW)` values, in parallel over planes.
+/// Planes per parallel task of the element-wise kernels: about 4096 values, at least one plane.
+fn planes_per_group(hw: usize) -> usize {
+    4096usize.div_ceil(hw.max(1))
+}
+
+/// `y = A::f(x * scale[c] + shift[c])` over `(N, C, HW)` values, in parallel over groups of
+/// planes: the affine map plane by plane, then the activation over the whole group in one
+/// loop. Deep in the network the planes are 2×2 or 4×4, shorter than a vector: applied per
+/// plane, the activation (an `exp` and a division) ran scalar there, over a third of the
+/// time of this kernel in an eval forward at 64×16. Each value is computed as before,
+/// `A::f(x·a + b)` rounded the same way.
 fn map_planes<A: Act>(x: &[f32], c: usize, hw: usize, scale: &[f32], shift: &[f32]) -> Vec<f32> {
     let mut y = vec![0f32; x.len()];
     if hw == 0 {
         return y;
     }
-    y.par_chunks_mut(hw).enumerate().for_each(|(plane, yp)| {
-        let ch = plane % c;
-        affine_plane::<A>(yp, &x[plane * hw..(plane + 1) * hw], scale[ch], shift[ch]);
-    });
+    let group = planes_per_group(hw);
+    y.par_chunks_mut(hw * group)
+        .enumerate()
+        .for_each(|(t, yc)| {
+            for (i, yp) in yc.chunks_mut(hw).enumerate() {
+                let plane = t * group + i;
+                let ch = plane % c;
+                affine_plane(yp, &x[plane * hw..(plane + 1) * hw], scale[ch], shift[ch]);
+            }
+            act_in_place::<A>(yc);
+        });
     y
 }
 
-/// `y = A::f(x * a + b)` over one plane.
+/// `y = x * a + b` over one plane.
 #[multiversion(targets = "simd")]
-fn affine_plane<A: Act>(y: &mut [f32], x: &[f32], a: f32, b: f32) {
+fn affine_plane(y: &mut [f32], x: &[f32], a: f32, b: f32) {
     for (o, &v) in y.iter_mut().zip(x) {
-        *o = A::f(v * a + b);
+        *o = v * a + b;
+    }
+}
+
+/// `y = y * a + b` in place.
+#[multiversion(targets = "simd")]
+fn affine_in_place(y: &mut [f32], a: f32, b: f32) {
+    for v in y.iter_mut() {
+        *v = *v * a + b;
+    }
+}
+
+/// `y = y * a` in place.
+#[multiversion(targets = "simd")]
+fn scale_in_place(y: &mut [f32], a: f32) {
+    for v in y.iter_mut() {
+        *v *= a;
+    }
+}
+
+/// `y = A::f(y)` in place (nothing for [`Identity`]).
+#[multiversion(targets = "simd")]
+fn act_in_place<A: Act>(y: &mut [f32]) {
+    if A::IDENTITY {
+        return;
+    }
+    for v in y.iter_mut() {
+        *v = A::f(*v);
+    }
+}
+
+/// `y = A::f(y) + r` in place.
+#[multiversion(targets = "simd")]
+fn act_residual_in_place<A: Act>(y: &mut [f32], r: &[f32]) {
+    for (v, &rv) in y.iter_mut().zip(r) {
+        *v = A::f(*v) + rv;
     }
 }
 
@@ -721,24 +778,37 @@ impl CustomOp3 for AffineActBwd {
         let (g, x, ss) = (slice(s1, l1)?, slice(s2, l2)?, slice(s3, l3)?);
         let times = self.times_scale;
         let mut out = vec![0f32; g.len()];
+        if hw == 0 {
+            return Ok((CpuStorage::F32(out), l1.shape().clone()));
+        }
+        // `g · A'(x·a + b) · a` in three steps over a group of planes (see `map_planes`):
+        // `z = x·a + b` per plane, `g · A'(z)` over the group in one loop, `· a` per plane;
+        // each value rounded as in one expression.
+        let group = planes_per_group(hw);
         with_act!(Some(self.act), A => {
-            out.par_chunks_mut(hw.max(1)).enumerate().for_each(|(plane, op)| {
-                let ch = plane % c;
-                let (a, b) = (ss[ch], ss[c + ch]);
-                let m = if times { a } else { 1.0 };
-                let r = plane * hw..(plane + 1) * hw;
-                act_grad_plane::<A>(op, &g[r.clone()], &x[r], (a, b), m);
+            out.par_chunks_mut(hw * group).enumerate().for_each(|(t, oc)| {
+                let first = t * group;
+                for (i, op) in oc.chunks_mut(hw).enumerate() {
+                    let (plane, ch) = (first + i, (first + i) % c);
+                    affine_plane(op, &x[plane * hw..(plane + 1) * hw], ss[ch], ss[c + ch]);
+                }
+                act_grad_in_place::<A>(oc, &g[first * hw..first * hw + oc.len()]);
+                if times {
+                    for (i, op) in oc.chunks_mut(hw).enumerate() {
+                        scale_in_place(op, ss[(first + i) % c]);
+                    }
+                }
             })
         });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 }
 
-/// `o = g · A'(x·a + b) · m` over one plane.
+/// `z = g · A'(z)` in place (`z` holds the activation's input).
 #[multiversion(targets = "simd")]
-fn act_grad_plane<A: Act>(o: &mut [f32], g: &[f32], x: &[f32], (a, b): (f32, f32), m: f32) {
-    for ((o, &gv), &xv) in o.iter_mut().zip(g).zip(x) {
-        *o = gv * A::df(xv * a + b) * m;
+fn act_grad_in_place<A: Act>(z: &mut [f32], g: &[f32]) {
+    for (o, &gv) in z.iter_mut().zip(g) {
+        *o = gv * A::df(*o);
     }
 }
 

@@ -13,8 +13,11 @@ use candle_nn::ModuleT;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::batch_norm::epilogue::EvalBn;
 use crate::config::{Activation, BlockSpec, EfficientNetConfig};
-use crate::layers::{BatchNorm2d, Buffer, Conv2d, Init, Linear, Param, SqueezeExcite, Store};
+use crate::layers::{
+    fused_act, BatchNorm2d, Buffer, Conv2d, Init, Linear, Param, SqueezeExcite, Store,
+};
 
 /// Conv + BatchNorm + optional activation (torchvision `Conv2dNormActivation`).
 #[derive(Clone, Debug)]
@@ -30,12 +33,41 @@ pub struct ConvBnAct {
 impl ConvBnAct {
     /// Applies conv, BN and activation.
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        if !train {
+            if let Some(y) = self.forward_eval_fused(x, None)? {
+                return Ok(y);
+            }
+        }
         let h = self.conv.forward(x)?;
         match self.act {
             Some(a) if !train => self.bn.forward_eval_act(&h, a),
             Some(a) => self.bn.forward_train_act(&h, a),
             None => self.bn.forward_t(&h, train),
         }
+    }
+}
+
+impl ConvBnAct {
+    /// Eval mode with nothing tracked (inference: every parameter frozen, an untracked input):
+    /// BN, the activation and `residual` applied inside the convolution's pass (see
+    /// [`crate::batch_norm::epilogue`]), bit-identical to the op-by-op path. `None` where it
+    /// does not apply (tracked operands, CUDA, [`crate::batch_norm::force_unfused`], the stem's
+    /// full convolution).
+    fn forward_eval_fused(&self, x: &Tensor, residual: Option<&Tensor>) -> Result<Option<Tensor>> {
+        let frozen = !self.conv.weight.is_trainable()
+            && !self.bn.weight.is_trainable()
+            && !self.bn.bias.is_trainable();
+        if !frozen || x.track_op() || !crate::batch_norm::fused_cpu_ops(x) {
+            return Ok(None);
+        }
+        let (scale, shift) = self.bn.eval_affine()?;
+        let bn = EvalBn {
+            scale: &scale,
+            shift: &shift,
+            act: self.act.map(fused_act),
+            residual,
+        };
+        self.conv.forward_eval(x, &bn)
     }
 }
 
@@ -89,6 +121,12 @@ impl MbConv {
         h = self.depthwise.forward_t(&h, train)?;
         if let Some(se) = &self.se {
             h = se.forward(&h)?;
+        }
+        if !train && self.spec.residual() {
+            // inference: BN and the residual in the projection's own pass
+            if let Some(y) = self.project.forward_eval_fused(&h, Some(x))? {
+                return Ok(y);
+            }
         }
         h = self.project.forward_t(&h, train)?;
         if self.spec.residual() {
@@ -487,8 +525,10 @@ impl ModuleT for EfficientNet {
     }
 }
 
-/// Class probabilities (softmax over the logits) of images in [0, 1], eval mode.
+/// Class probabilities (softmax over the logits) of images in [0, 1], eval mode, with every
+/// parameter frozen for the call (no graph is recorded).
 pub fn predict_probs(model: &EfficientNet, images: &Tensor) -> Result<Tensor> {
+    let _frozen = model.freeze();
     let logits = model.forward_t(&images.detach(), false)?;
     candle_nn::ops::softmax_last_dim(&logits)
 }

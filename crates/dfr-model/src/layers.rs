@@ -9,9 +9,11 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 
+use crate::batch_norm::epilogue::EvalBn;
 use crate::config::{Activation, PaddingMode};
-use crate::depthwise::{depthwise_conv2d, Padding2d};
+use crate::depthwise::{depthwise_conv2d, depthwise_conv2d_eval, Padding2d};
 pub use crate::pointwise::pointwise_conv;
+use crate::pointwise::pointwise_conv_eval;
 
 /// A learnable tensor: a candle [`Var`] plus a trainable flag.
 ///
@@ -167,7 +169,7 @@ pub fn activate(x: &Tensor, act: Activation) -> Result<Tensor> {
 }
 
 /// The fused ops' name for an activation.
-fn fused_act(act: Activation) -> crate::batch_norm::FusedAct {
+pub(crate) fn fused_act(act: Activation) -> crate::batch_norm::FusedAct {
     match act {
         Activation::Silu => crate::batch_norm::FusedAct::Silu,
         Activation::Relu6 => crate::batch_norm::FusedAct::Relu6,
@@ -220,6 +222,21 @@ impl Conv2d {
             PaddingMode::Symmetric => Padding2d::symmetric(self.kernel / 2),
             PaddingMode::TfSame => Padding2d::tf_same(h, w, self.kernel, self.kernel, self.stride),
         }
+    }
+
+    /// The convolution followed by eval-mode BN (+ activation, + residual) in the kernel's own
+    /// pass, for 1×1 and depthwise convolutions when nothing is tracked (inference; see
+    /// [`crate::batch_norm::epilogue`]). `None` when that path does not apply.
+    pub(crate) fn forward_eval(&self, x: &Tensor, bn: &EvalBn<'_>) -> Result<Option<Tensor>> {
+        let wt = self.weight.tensor();
+        if self.depthwise {
+            let (_, _, h, w) = x.dims4()?;
+            return depthwise_conv2d_eval(x, &wt, self.stride, self.padding_for(h, w), bn);
+        }
+        if self.kernel == 1 && self.stride == 1 {
+            return pointwise_conv_eval(x, &wt, bn);
+        }
+        Ok(None)
     }
 
     /// Applies the convolution.
@@ -297,7 +314,7 @@ impl BatchNorm2d {
     }
 
     /// Eval-mode BN as a per-channel affine map: `(scale, shift)` of shape (C).
-    fn eval_affine(&self) -> Result<(Tensor, Tensor)> {
+    pub(crate) fn eval_affine(&self) -> Result<(Tensor, Tensor)> {
         let rm = self.running_mean.get();
         let rv = self.running_var.get();
         let scale = self

@@ -277,3 +277,47 @@ fn a_b0_step_is_the_same_with_and_without_the_fused_ops() {
         }
     }
 }
+
+/// Inference (every parameter frozen, an untracked input) runs BN, the activation and the
+/// residual inside the 1×1 and depthwise kernels' passes; it must give the op-by-op eval
+/// forward's values bit for bit (the same model with its parameters tracked takes that path).
+#[test]
+fn inference_with_bn_inside_the_conv_passes_is_bit_identical_to_the_op_by_op_forward() {
+    let dev = Device::Cpu;
+    let model = EfficientNet::new(EfficientNetConfig::new(Arch::B0, 2), &dev, 5).unwrap();
+    model.set_stochastic(false);
+    let pixels = |n: usize, res: usize, salt: u64| {
+        let px: Vec<f32> = (0..(n * 3 * res * res) as u64)
+            .map(|i| (((i + salt).wrapping_mul(2_654_435_761) >> 7) % 1000) as f32 / 1000.0)
+            .collect();
+        Tensor::from_vec(px, (n, 3, res, res), &dev).unwrap()
+    };
+    // Running statistics away from (0, 1), so that every BN's scale and shift matter.
+    for salt in 0..2 {
+        model.forward_t(&pixels(4, 40, salt), true).unwrap();
+    }
+    // batch 1 and odd sizes; maps above 16×16 (plane kernels) and below (channels-last ones)
+    for (n, res) in [(1, 33), (3, 35), (2, 70)] {
+        let x = pixels(n, res, 7);
+        let tracked = model.forward_to_stage(&x, 8, false).unwrap();
+        assert!(
+            tracked.track_op(),
+            "the reference forward must be the op-by-op one"
+        );
+        let tracked_logits = model.classify(&tracked, false).unwrap();
+        let (feat, logits) = {
+            let _frozen = model.freeze();
+            let f = model.forward_to_stage(&x, 8, false).unwrap();
+            assert!(!f.track_op());
+            let l = model.classify(&f, false).unwrap();
+            (f, l)
+        };
+        let v = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(v(&feat), v(&tracked), "batch {n}, {res} px: head features");
+        assert_eq!(
+            v(&logits),
+            v(&tracked_logits),
+            "batch {n}, {res} px: logits"
+        );
+    }
+}

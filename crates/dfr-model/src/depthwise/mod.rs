@@ -27,6 +27,8 @@ use multiversion::multiversion;
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::batch_norm::epilogue::{Epilogue, EvalBn};
+
 static FORCE_REFERENCE: AtomicBool = AtomicBool::new(false);
 
 /// Makes [`depthwise_conv2d`] use candle's grouped conv2d everywhere (process-wide;
@@ -340,33 +342,10 @@ impl CustomOp2 for DepthwiseConv2d {
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let g = self.geom(l1, l2)?;
-        let (n, c, h, w, kh, kw) = (g.n, g.c, g.h, g.w, g.kh, g.kw);
         let inp = contiguous_f32(s1, l1, "input")?;
         let k = contiguous_f32(s2, l2, "weight")?;
-        if small::applies(&g) {
-            let out = small::forward(&g, inp, k);
-            return Ok((CpuStorage::F32(out), Shape::from((n, c, g.ho, g.wo))));
-        }
-        let plane_out = g.ho * g.wo;
-        let mut out = vec![0f32; n * c * plane_out];
-        let ranges = g.ranges();
-        let group = planes_per_task(plane_out.max(h * w), n * c);
-        out.par_chunks_mut(plane_out * group)
-            .enumerate()
-            .for_each(|(task, os)| {
-                for (i, o) in os.chunks_mut(plane_out).enumerate() {
-                    let plane = task * group + i;
-                    let ch = plane % c;
-                    fwd_plane(
-                        &g,
-                        &ranges,
-                        &inp[plane * h * w..(plane + 1) * h * w],
-                        &k[ch * kh * kw..(ch + 1) * kh * kw],
-                        o,
-                    );
-                }
-            });
-        Ok((CpuStorage::F32(out), Shape::from((n, c, g.ho, g.wo))))
+        let out = forward_cpu(&g, inp, k, None);
+        Ok((CpuStorage::F32(out), Shape::from((g.n, g.c, g.ho, g.wo))))
     }
 
     #[cfg(feature = "cuda")]
@@ -407,6 +386,90 @@ impl CustomOp2 for DepthwiseConv2d {
         };
         Ok((gin, gw))
     }
+}
+
+/// The forward on the CPU: `(N, C, ho, wo)` values; with `epi`, each plane goes through it
+/// right after it is written (in cache).
+fn forward_cpu(g: &Geom, inp: &[f32], k: &[f32], epi: Option<&Epilogue<'_>>) -> Vec<f32> {
+    let (n, c, h, w, kh, kw) = (g.n, g.c, g.h, g.w, g.kh, g.kw);
+    if small::applies(g) {
+        let mut out = small::forward(g, inp, k);
+        if let Some(e) = epi {
+            e.apply_all(&mut out);
+        }
+        return out;
+    }
+    let plane_out = g.ho * g.wo;
+    let mut out = vec![0f32; n * c * plane_out];
+    let ranges = g.ranges();
+    let group = planes_per_task(plane_out.max(h * w), n * c);
+    out.par_chunks_mut((plane_out * group).max(1))
+        .enumerate()
+        .for_each(|(task, os)| {
+            for (i, o) in os.chunks_mut(plane_out).enumerate() {
+                let plane = task * group + i;
+                let ch = plane % c;
+                fwd_plane(
+                    g,
+                    &ranges,
+                    &inp[plane * h * w..(plane + 1) * h * w],
+                    &k[ch * kh * kw..(ch + 1) * kh * kw],
+                    o,
+                );
+                if let Some(e) = epi {
+                    e.apply(plane, o);
+                }
+            }
+        });
+    out
+}
+
+/// [`depthwise_conv2d`] followed by eval-mode BN, its activation and a residual, each plane
+/// passed through them right after it is written (see [`crate::batch_norm::epilogue`]):
+/// inference only. `None` when this path does not apply (an operand tracked, not f32 on the
+/// CPU, the reference implementation forced); the caller then runs the ops one by one.
+/// Bit-identical to them.
+pub(crate) fn depthwise_conv2d_eval(
+    x: &Tensor,
+    weight: &Tensor,
+    stride: usize,
+    padding: Padding2d,
+    bn: &EvalBn<'_>,
+) -> Result<Option<Tensor>> {
+    let host_f32 = |t: &Tensor| t.device().is_cpu() && t.dtype() == DType::F32 && !t.track_op();
+    if FORCE_REFERENCE.load(Ordering::Relaxed)
+        || !host_f32(x)
+        || !host_f32(weight)
+        || !bn.untracked_cpu_f32()
+    {
+        return Ok(None);
+    }
+    let (x, weight) = (x.contiguous()?, weight.contiguous()?);
+    let op = DepthwiseConv2d {
+        stride,
+        padding,
+        weight_grad: false,
+        input_grad: false,
+    };
+    let g = op.geom(x.layout(), weight.layout())?;
+    let out = bn.with_host((g.n, g.c, g.ho, g.wo), |epi| {
+        let (xs, xl) = x.storage_and_layout();
+        let (ws, wl) = weight.storage_and_layout();
+        let (candle_core::Storage::Cpu(xs), candle_core::Storage::Cpu(ws)) = (&*xs, &*ws) else {
+            candle_core::bail!("depthwise_conv2d: operands must be on the CPU")
+        };
+        Ok(forward_cpu(
+            &g,
+            contiguous_f32(xs, xl, "input")?,
+            contiguous_f32(ws, wl, "weight")?,
+            Some(epi),
+        ))
+    })?;
+    Ok(Some(Tensor::from_vec(
+        out,
+        (g.n, g.c, g.ho, g.wo),
+        x.device(),
+    )?))
 }
 
 /// Input gradient: `grad_out.apply_op2_no_bwd(weight, ..)`.

@@ -15,6 +15,8 @@
 use gemm::{gemm, Parallelism};
 use rayon::prelude::*;
 
+use crate::batch_norm::epilogue::Epilogue;
+
 /// A read-only matrix operand: its first element and its row and column strides.
 #[derive(Clone, Copy)]
 struct View<'a> {
@@ -167,11 +169,13 @@ fn per_sample(
     }
 }
 
-/// `out[s] = w · x[s]`: `w` `(O, C)`, `x` `(N, C, HW)`, out `(N, O, HW)`, all contiguous.
+/// `out[s] = w · x[s]`: `w` `(O, C)`, `x` `(N, C, HW)`, out `(N, O, HW)`, all contiguous;
+/// with `epi`, each sample's output goes through it right after its product (in cache).
 pub(super) fn forward(
     w: &[f32],
     x: &[f32],
     (n, o, c, hw): (usize, usize, usize, usize),
+    epi: Option<&Epilogue<'_>>,
 ) -> Vec<f32> {
     assert!(w.len() == o * c && x.len() == n * c * hw);
     let wv = View {
@@ -180,7 +184,11 @@ pub(super) fn forward(
         cs: 1,
     };
     if batched(n, hw) && o * c > 0 {
-        return batched_product(wv, o, x, (n, c, hw));
+        let mut out = batched_product(wv, o, x, (n, c, hw));
+        if let Some(e) = epi {
+            e.apply_all(&mut out);
+        }
+        return out;
     }
     let mut out = vec![0f32; n * o * hw];
     if out.is_empty() {
@@ -192,7 +200,10 @@ pub(super) fn forward(
             rs: hw as isize,
             cs: 1,
         };
-        matmul_into((o, hw, c), dst, false, wv, xs, par)
+        matmul_into((o, hw, c), dst, false, wv, xs, par);
+        if let Some(e) = epi {
+            e.apply(s * o, dst);
+        }
     });
     out
 }

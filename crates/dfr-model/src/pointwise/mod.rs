@@ -20,6 +20,8 @@ use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::batch_norm::epilogue::EvalBn;
+
 static FORCE_REFERENCE: AtomicBool = AtomicBool::new(false);
 
 /// Makes [`pointwise_conv`] use plain candle ops (process-wide; for benchmarks and tests).
@@ -78,6 +80,7 @@ impl CustomOp2 for Pointwise {
                 f32_operand(w, wl, "weight")?,
                 f32_operand(x, xl, "input")?,
                 (n, o, c, hw),
+                None,
             );
             return Ok((CpuStorage::F32(out), shape));
         }
@@ -224,6 +227,49 @@ pub fn pointwise_conv(x: &Tensor, w: &Tensor) -> Result<Tensor> {
         input_grad: x.track_op(),
     };
     w2.apply_op2(&x3, op)?.reshape((n, o, h, wd))
+}
+
+/// [`pointwise_conv`] followed by eval-mode BN, its activation and a residual, each sample's
+/// output passed through them right after its product (see
+/// [`crate::batch_norm::epilogue`]): inference only. `None` when this path does not apply (an
+/// operand tracked, not f32 on the CPU, the reference implementation forced); the caller then
+/// runs the ops one by one. Bit-identical to them.
+pub(crate) fn pointwise_conv_eval(
+    x: &Tensor,
+    w: &Tensor,
+    bn: &EvalBn<'_>,
+) -> Result<Option<Tensor>> {
+    let host_f32 = |t: &Tensor| t.device().is_cpu() && t.dtype() == DType::F32 && !t.track_op();
+    if FORCE_REFERENCE.load(Ordering::Relaxed)
+        || !host_f32(x)
+        || !host_f32(w)
+        || !bn.untracked_cpu_f32()
+    {
+        return Ok(None);
+    }
+    let (n, c, h, wd) = x.dims4()?;
+    let o = w.dim(0)?;
+    if w.dims() != [o, c, 1, 1] {
+        candle_core::bail!(
+            "pointwise_conv: weight {:?} must be ({o}, {c}, 1, 1) for an input of {c} channels",
+            w.dims()
+        )
+    }
+    let (x, w) = (x.contiguous()?, w.contiguous()?);
+    let out = bn.with_host((n, o, h, wd), |epi| {
+        let (xs, xl) = x.storage_and_layout();
+        let (ws, wl) = w.storage_and_layout();
+        let (candle_core::Storage::Cpu(xs), candle_core::Storage::Cpu(ws)) = (&*xs, &*ws) else {
+            candle_core::bail!("pointwise_conv: operands must be on the CPU")
+        };
+        Ok(cpu::forward(
+            f32_operand(ws, wl, "weight")?,
+            f32_operand(xs, xl, "input")?,
+            (n, o, c, h * wd),
+            Some(epi),
+        ))
+    })?;
+    Ok(Some(Tensor::from_vec(out, (n, o, h, wd), x.device())?))
 }
 
 /// The same through candle's `broadcast_matmul` (both gradients always computed).
