@@ -14,6 +14,8 @@
 use candle_core::{Result, Tensor};
 use rayon::prelude::*;
 
+use crate::storage::{untracked_cpu_f32, with_host_f32};
+
 use super::{
     act_in_place, act_residual_in_place, affine_in_place, planes_per_group, FusedAct, Identity,
     Relu6Act, SiluAct,
@@ -34,12 +36,13 @@ pub(crate) struct EvalBn<'t> {
 }
 
 impl EvalBn<'_> {
-    /// Whether every operand can take the in-place path: f32 on the CPU, nothing tracked.
-    pub(crate) fn untracked_cpu_f32(&self) -> bool {
-        let ok = |t: &Tensor| {
-            t.device().is_cpu() && t.dtype() == candle_core::DType::F32 && !t.track_op()
-        };
-        ok(self.scale) && ok(self.shift) && self.residual.is_none_or(ok)
+    /// Whether these operands and the convolution's (`conv`: input and weight) can take the
+    /// in-place path: f32 on the CPU, nothing tracked.
+    pub(crate) fn applies(&self, conv: [&Tensor; 2]) -> bool {
+        conv.into_iter()
+            .chain([self.scale, self.shift])
+            .chain(self.residual)
+            .all(untracked_cpu_f32)
     }
 
     /// Runs `f` with the host view of these operands for an output of shape `out`
@@ -75,18 +78,14 @@ impl EvalBn<'_> {
                 [n, c, h, w]
             )
         }
-        let r = r.contiguous()?;
-        let (storage, layout) = r.storage_and_layout();
-        let candle_core::Storage::Cpu(cpu) = &*storage else {
-            candle_core::bail!("eval BN: the residual must be on the CPU")
-        };
-        let res = crate::storage::contiguous_f32(cpu, layout, "eval BN", "residual")?;
-        f(&Epilogue {
-            scale: &scale,
-            shift: &shift,
-            act: self.act,
-            residual: Some(res),
-            plane,
+        with_host_f32(r, "eval BN", "residual", |res| {
+            f(&Epilogue {
+                scale: &scale,
+                shift: &shift,
+                act: self.act,
+                residual: Some(res),
+                plane,
+            })
         })
     }
 }
@@ -163,10 +162,19 @@ mod tests {
         t.flatten_all().unwrap().to_vec1().unwrap()
     }
 
-    /// Every activation, with and without a residual.
-    fn variants() -> Vec<(Option<FusedAct>, bool)> {
-        let acts = [None, Some(FusedAct::Silu), Some(FusedAct::Relu6)];
-        acts.iter().flat_map(|&a| [(a, false), (a, true)]).collect()
+    /// Runs `f` on every activation, with and without the residual `res`.
+    fn each_variant(scale: &Tensor, shift: &Tensor, res: &Tensor, f: impl Fn(&EvalBn<'_>, String)) {
+        for act in [None, Some(FusedAct::Silu), Some(FusedAct::Relu6)] {
+            for with_res in [false, true] {
+                let bn = EvalBn {
+                    scale,
+                    shift,
+                    act,
+                    residual: with_res.then_some(res),
+                };
+                f(&bn, format!("{act:?} residual {with_res}"));
+            }
+        }
     }
 
     #[test]
@@ -184,19 +192,13 @@ mod tests {
             let scale = Tensor::randn(1f32, 0.5, o, &dev).unwrap();
             let shift = Tensor::randn(0f32, 1., o, &dev).unwrap();
             let res = Tensor::randn(0f32, 1., (n, o, h, w), &dev).unwrap();
-            for (act, with_res) in variants() {
-                let bn = EvalBn {
-                    scale: &scale,
-                    shift: &shift,
-                    act,
-                    residual: with_res.then_some(&res),
-                };
-                let fused = pointwise_conv_eval(&x, &wt, &bn).unwrap().expect("applies");
-                let expected = op_by_op(&pointwise_conv(&x, &wt).unwrap(), &bn);
+            each_variant(&scale, &shift, &res, |bn, what| {
+                let fused = pointwise_conv_eval(&x, &wt, bn).unwrap().expect("applies");
+                let expected = op_by_op(&pointwise_conv(&x, &wt).unwrap(), bn);
                 assert_eq!(fused.dims(), expected.dims());
-                let what = format!("{:?} {act:?} residual {with_res}", (n, c, o, h, w));
+                let what = format!("{:?} {what}", (n, c, o, h, w));
                 assert_eq!(values(&fused), values(&expected), "{what}");
-            }
+            });
         }
     }
 
@@ -218,19 +220,13 @@ mod tests {
             let scale = Tensor::randn(1f32, 0.5, c, &dev).unwrap();
             let shift = Tensor::randn(0f32, 1., c, &dev).unwrap();
             let res = Tensor::randn(0f32, 1., y.dims(), &dev).unwrap();
-            for (act, with_res) in variants() {
-                let bn = EvalBn {
-                    scale: &scale,
-                    shift: &shift,
-                    act,
-                    residual: with_res.then_some(&res),
-                };
-                let fused = depthwise_conv2d_eval(&x, &wt, stride, pad, &bn)
+            each_variant(&scale, &shift, &res, |bn, what| {
+                let fused = depthwise_conv2d_eval(&x, &wt, stride, pad, bn)
                     .unwrap()
                     .expect("applies");
-                let what = format!("{:?} {act:?} residual {with_res}", (n, c, h, w, k, stride));
-                assert_eq!(values(&fused), values(&op_by_op(&y, &bn)), "{what}");
-            }
+                let what = format!("{:?} {what}", (n, c, h, w, k, stride));
+                assert_eq!(values(&fused), values(&op_by_op(&y, bn)), "{what}");
+            });
         }
     }
 

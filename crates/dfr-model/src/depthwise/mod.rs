@@ -28,6 +28,7 @@ use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::batch_norm::epilogue::{Epilogue, EvalBn};
+use crate::storage::with_host_f32;
 
 static FORCE_REFERENCE: AtomicBool = AtomicBool::new(false);
 
@@ -436,12 +437,7 @@ pub(crate) fn depthwise_conv2d_eval(
     padding: Padding2d,
     bn: &EvalBn<'_>,
 ) -> Result<Option<Tensor>> {
-    let host_f32 = |t: &Tensor| t.device().is_cpu() && t.dtype() == DType::F32 && !t.track_op();
-    if FORCE_REFERENCE.load(Ordering::Relaxed)
-        || !host_f32(x)
-        || !host_f32(weight)
-        || !bn.untracked_cpu_f32()
-    {
+    if FORCE_REFERENCE.load(Ordering::Relaxed) || !bn.applies([x, weight]) {
         return Ok(None);
     }
     let (x, weight) = (x.contiguous()?, weight.contiguous()?);
@@ -453,17 +449,11 @@ pub(crate) fn depthwise_conv2d_eval(
     };
     let g = op.geom(x.layout(), weight.layout())?;
     let out = bn.with_host((g.n, g.c, g.ho, g.wo), |epi| {
-        let (xs, xl) = x.storage_and_layout();
-        let (ws, wl) = weight.storage_and_layout();
-        let (candle_core::Storage::Cpu(xs), candle_core::Storage::Cpu(ws)) = (&*xs, &*ws) else {
-            candle_core::bail!("depthwise_conv2d: operands must be on the CPU")
-        };
-        Ok(forward_cpu(
-            &g,
-            contiguous_f32(xs, xl, "input")?,
-            contiguous_f32(ws, wl, "weight")?,
-            Some(epi),
-        ))
+        with_host_f32(&x, "depthwise_conv2d", "input", |xs| {
+            with_host_f32(&weight, "depthwise_conv2d", "weight", |ws| {
+                Ok(forward_cpu(&g, xs, ws, Some(epi)))
+            })
+        })
     })?;
     Ok(Some(Tensor::from_vec(
         out,

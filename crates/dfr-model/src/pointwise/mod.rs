@@ -21,6 +21,7 @@ use candle_core::{CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::batch_norm::epilogue::EvalBn;
+use crate::storage::with_host_f32;
 
 static FORCE_REFERENCE: AtomicBool = AtomicBool::new(false);
 
@@ -239,12 +240,7 @@ pub(crate) fn pointwise_conv_eval(
     w: &Tensor,
     bn: &EvalBn<'_>,
 ) -> Result<Option<Tensor>> {
-    let host_f32 = |t: &Tensor| t.device().is_cpu() && t.dtype() == DType::F32 && !t.track_op();
-    if FORCE_REFERENCE.load(Ordering::Relaxed)
-        || !host_f32(x)
-        || !host_f32(w)
-        || !bn.untracked_cpu_f32()
-    {
+    if FORCE_REFERENCE.load(Ordering::Relaxed) || !bn.applies([x, w]) {
         return Ok(None);
     }
     let (n, c, h, wd) = x.dims4()?;
@@ -255,19 +251,12 @@ pub(crate) fn pointwise_conv_eval(
             w.dims()
         )
     }
-    let (x, w) = (x.contiguous()?, w.contiguous()?);
     let out = bn.with_host((n, o, h, wd), |epi| {
-        let (xs, xl) = x.storage_and_layout();
-        let (ws, wl) = w.storage_and_layout();
-        let (candle_core::Storage::Cpu(xs), candle_core::Storage::Cpu(ws)) = (&*xs, &*ws) else {
-            candle_core::bail!("pointwise_conv: operands must be on the CPU")
-        };
-        Ok(cpu::forward(
-            f32_operand(ws, wl, "weight")?,
-            f32_operand(xs, xl, "input")?,
-            (n, o, c, h * wd),
-            Some(epi),
-        ))
+        with_host_f32(x, "pointwise_conv", "input", |xs| {
+            with_host_f32(w, "pointwise_conv", "weight", |ws| {
+                Ok(cpu::forward(ws, xs, (n, o, c, h * wd), Some(epi)))
+            })
+        })
     })?;
     Ok(Some(Tensor::from_vec(out, (n, o, h, wd), x.device())?))
 }
