@@ -776,31 +776,79 @@ impl CustomOp3 for AffineActBwd {
     ) -> Result<(CpuStorage, Shape)> {
         let (_, c, hw) = nchw(l1)?;
         let (g, x, ss) = (slice(s1, l1)?, slice(s2, l2)?, slice(s3, l3)?);
-        let times = self.times_scale;
-        let mut out = vec![0f32; g.len()];
-        if hw == 0 {
-            return Ok((CpuStorage::F32(out), l1.shape().clone()));
-        }
-        // `g · A'(x·a + b) · a` in three steps over a group of planes (see `map_planes`):
-        // `z = x·a + b` per plane, `g · A'(z)` over the group in one loop, `· a` per plane;
-        // each value rounded as in one expression.
-        let group = planes_per_group(hw);
-        with_act!(Some(self.act), A => {
-            out.par_chunks_mut(hw * group).enumerate().for_each(|(t, oc)| {
-                let first = t * group;
-                for (i, op) in oc.chunks_mut(hw).enumerate() {
-                    let (plane, ch) = (first + i, (first + i) % c);
-                    affine_plane(op, &x[plane * hw..(plane + 1) * hw], ss[ch], ss[c + ch]);
-                }
-                act_grad_in_place::<A>(oc, &g[first * hw..first * hw + oc.len()]);
-                if times {
-                    for (i, op) in oc.chunks_mut(hw).enumerate() {
-                        scale_in_place(op, ss[(first + i) % c]);
-                    }
-                }
-            })
-        });
+        let out = affine_act_grad(
+            g,
+            x,
+            (c, hw),
+            (&ss[..c], &ss[c..]),
+            self.act,
+            self.times_scale,
+        );
         Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+}
+
+/// `g · A'(x·scale + shift)` (times `scale` when `times_scale`) over `(N, C, HW)` values.
+fn affine_act_grad(
+    g: &[f32],
+    x: &[f32],
+    (c, hw): (usize, usize),
+    (scale, shift): (&[f32], &[f32]),
+    act: FusedAct,
+    times_scale: bool,
+) -> Vec<f32> {
+    let mut out = vec![0f32; g.len()];
+    if hw == 0 {
+        return out;
+    }
+    // `g · A'(x·a + b) · a` in three steps over a group of planes (see `map_planes`):
+    // `z = x·a + b` per plane, `g · A'(z)` over the group in one loop, `· a` per plane;
+    // each value rounded as in one expression.
+    let group = planes_per_group(hw);
+    with_act!(Some(act), A => {
+        out.par_chunks_mut(hw * group).enumerate().for_each(|(t, oc)| {
+            let first = t * group;
+            for (i, op) in oc.chunks_mut(hw).enumerate() {
+                let (plane, ch) = (first + i, (first + i) % c);
+                affine_plane(op, &x[plane * hw..(plane + 1) * hw], scale[ch], shift[ch]);
+            }
+            act_grad_in_place::<A>(oc, &g[first * hw..first * hw + oc.len()]);
+            if times_scale {
+                for (i, op) in oc.chunks_mut(hw).enumerate() {
+                    scale_in_place(op, scale[(first + i) % c]);
+                }
+            }
+        })
+    });
+    out
+}
+
+/// Eval-mode BN and its activation on host values: `act(h · scale[c] + shift[c])` over
+/// `(N, C, HW)` values, the forward of [`channel_affine_act`] (or of [`channel_affine`]
+/// without an activation), value for value.
+pub(crate) fn eval_bn_act(
+    h: &[f32],
+    (c, hw): (usize, usize),
+    (scale, shift): (&[f32], &[f32]),
+    act: Option<FusedAct>,
+) -> Vec<f32> {
+    with_act!(act, A => map_planes::<A>(h, c, hw, scale, shift))
+}
+
+/// The input gradient of [`eval_bn_act`] with frozen `scale` and `shift`, value for value
+/// what the backward of [`channel_affine_act`] (or [`channel_affine`]) gives: `g · act'(z) ·
+/// scale` with `z = h · scale + shift` (`h` is not read without an activation).
+pub(crate) fn eval_bn_act_input_grad(
+    g: &[f32],
+    h: &[f32],
+    (c, hw): (usize, usize),
+    (scale, shift): (&[f32], &[f32]),
+    act: Option<FusedAct>,
+) -> Vec<f32> {
+    match act {
+        Some(a) => affine_act_grad(g, h, (c, hw), (scale, shift), a, true),
+        // ChannelAffine's input gradient: the map with the scale and a zero shift
+        None => map_planes::<Identity>(g, c, hw, scale, &vec![0f32; c]),
     }
 }
 

@@ -37,6 +37,9 @@ impl ConvBnAct {
             if let Some(y) = self.forward_eval_fused(x, None)? {
                 return Ok(y);
             }
+            if let Some(y) = self.forward_eval_one_op(x)? {
+                return Ok(y);
+            }
         }
         let h = self.conv.forward(x)?;
         match self.act {
@@ -54,10 +57,7 @@ impl ConvBnAct {
     /// does not apply (tracked operands, CUDA, [`crate::batch_norm::force_unfused`], the stem's
     /// full convolution).
     fn forward_eval_fused(&self, x: &Tensor, residual: Option<&Tensor>) -> Result<Option<Tensor>> {
-        let frozen = !self.conv.weight.is_trainable()
-            && !self.bn.weight.is_trainable()
-            && !self.bn.bias.is_trainable();
-        if !frozen || x.track_op() || !crate::batch_norm::fused_cpu_ops(x) {
+        if !self.frozen() || x.track_op() || !crate::batch_norm::fused_cpu_ops(x) {
             return Ok(None);
         }
         let (scale, shift) = self.bn.eval_affine()?;
@@ -68,6 +68,28 @@ impl ConvBnAct {
             residual,
         };
         self.conv.forward_eval(x, &bn)
+    }
+}
+
+impl ConvBnAct {
+    /// Whether the convolution's and the BN's parameters are all frozen.
+    fn frozen(&self) -> bool {
+        !self.conv.weight.is_trainable()
+            && !self.bn.weight.is_trainable()
+            && !self.bn.bias.is_trainable()
+    }
+
+    /// Eval mode with frozen parameters and an input that may be tracked (attacks,
+    /// explanations): the convolution, BN and activation as one op whose backward gives the
+    /// input gradient without an intermediate gradient tensor (see [`crate::conv_bn`]),
+    /// value for value the op-by-op path's. `None` where it does not apply (the stem's full
+    /// convolution, CUDA, [`crate::batch_norm::force_unfused`]).
+    fn forward_eval_one_op(&self, x: &Tensor) -> Result<Option<Tensor>> {
+        if !self.frozen() || !crate::batch_norm::fused_cpu_ops(x) {
+            return Ok(None);
+        }
+        let (scale, shift) = self.bn.eval_affine()?;
+        crate::conv_bn::conv_bn_eval(x, &self.conv, (&scale, &shift), self.act.map(fused_act))
     }
 }
 

@@ -17,6 +17,7 @@
 pub mod batch_norm;
 pub mod checkpoint;
 pub mod config;
+mod conv_bn;
 #[cfg(feature = "cuda")]
 mod cuda;
 pub mod depthwise;

@@ -321,3 +321,45 @@ fn inference_with_bn_inside_the_conv_passes_is_bit_identical_to_the_op_by_op_for
         );
     }
 }
+
+/// The attack setting (every parameter frozen, a tracked input) runs each 1×1 and depthwise
+/// convolution with its BN and activation as one op (`conv_bn`); its logits and its input
+/// gradient must equal the op-by-op path's (the same model with its parameters tracked) value
+/// for value, B0 (SiLU, SE) and Lite0 (ReLU6, no SE), batch 1, odd sizes, stride-2 blocks.
+#[test]
+fn the_attack_path_with_conv_and_bn_as_one_op_gives_the_op_by_op_input_gradient() {
+    let dev = Device::Cpu;
+    for (arch, seed) in [(Arch::B0, 11), (Arch::Lite0, 12)] {
+        let model = EfficientNet::new(EfficientNetConfig::new(arch, 2), &dev, seed).unwrap();
+        model.set_stochastic(false);
+        let pixels = |n: usize, res: usize, salt: u64| {
+            let px: Vec<f32> = (0..(n * 3 * res * res) as u64)
+                .map(|i| (((i + salt).wrapping_mul(2_654_435_761) >> 7) % 1000) as f32 / 1000.0)
+                .collect();
+            Tensor::from_vec(px, (n, 3, res, res), &dev).unwrap()
+        };
+        // Running statistics away from (0, 1), so that every BN's scale and shift matter.
+        model.forward_t(&pixels(4, 40, 1), true).unwrap();
+        for (n, res) in [(1, 33), (3, 37)] {
+            let x = pixels(n, res, 9);
+            let y = Tensor::new(&[0u32, 1, 1][..n], &dev).unwrap();
+            let step = || {
+                let xv = Var::from_tensor(&x).unwrap();
+                let logits = model.forward_t(xv.as_tensor(), false).unwrap();
+                let loss = weighted_cross_entropy(&logits, &y, None).unwrap();
+                let g = loss.backward().unwrap();
+                let v = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                (v(&logits), v(g.get(xv.as_tensor()).unwrap()))
+            };
+            let (ref_logits, ref_grad) = step();
+            let (logits, grad) = {
+                let _frozen = model.freeze();
+                step()
+            };
+            let what = format!("{arch:?}, batch {n}, {res} px");
+            assert_eq!(logits, ref_logits, "{what}: logits");
+            assert!(grad.iter().any(|&g| g != 0.0), "{what}: a zero gradient");
+            assert_eq!(grad, ref_grad, "{what}: input gradient");
+        }
+    }
+}

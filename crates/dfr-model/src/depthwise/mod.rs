@@ -462,6 +462,81 @@ pub(crate) fn depthwise_conv2d_eval(
     )?))
 }
 
+/// The input gradient on the CPU: `(N, C, h, w)` values from the output gradient `gout`.
+fn backward_input_cpu(g: &Geom, gout: &[f32], k: &[f32]) -> Vec<f32> {
+    if small::applies(g) {
+        return small::backward_input(g, gout, k);
+    }
+    let (kh, kw) = (g.kh, g.kw);
+    let plane_in = g.h * g.w;
+    let mut gin = vec![0f32; g.n * g.c * plane_in];
+    if gin.is_empty() {
+        return gin;
+    }
+    let ranges = g.ranges();
+    let group = planes_per_task(plane_in, g.n * g.c);
+    gin.par_chunks_mut(plane_in * group)
+        .enumerate()
+        .for_each(|(task, gis)| {
+            for (i, gi) in gis.chunks_mut(plane_in).enumerate() {
+                let plane = task * group + i;
+                let ch = plane % g.c;
+                bwd_input_plane(
+                    g,
+                    &ranges,
+                    &gout[plane * g.ho * g.wo..(plane + 1) * g.ho * g.wo],
+                    &k[ch * kh * kw..(ch + 1) * kh * kw],
+                    gi,
+                );
+            }
+        });
+    gin
+}
+
+/// One depthwise convolution's geometry with its CPU kernels on host values (for ops that
+/// run the convolution inside their own pass, [`crate::conv_bn`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DepthwisePlan(Geom);
+
+impl DepthwisePlan {
+    /// The plan for an input of `x` `(N, C, H, W)` and a weight of `w` `(C, 1, kh, kw)`;
+    /// `None` while [`force_reference_impl`] is on.
+    pub(crate) fn new(
+        x: (usize, usize, usize, usize),
+        w: (usize, usize, usize, usize),
+        stride: usize,
+        padding: Padding2d,
+    ) -> Result<Option<Self>> {
+        if FORCE_REFERENCE.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let (co, one, kh, kw) = w;
+        if co != x.1 || one != 1 {
+            candle_core::bail!(
+                "depthwise_conv2d: weight {w:?} does not match input channels {}",
+                x.1
+            )
+        }
+        Ok(Some(Self(Geom::new(x, (kh, kw), stride, padding)?)))
+    }
+
+    /// The output's `(N, C, ho, wo)`.
+    pub(crate) fn out_dims(&self) -> (usize, usize, usize, usize) {
+        let g = &self.0;
+        (g.n, g.c, g.ho, g.wo)
+    }
+
+    /// The forward, as [`depthwise_conv2d`] computes it.
+    pub(crate) fn forward(&self, x: &[f32], k: &[f32]) -> Vec<f32> {
+        forward_cpu(&self.0, x, k, None)
+    }
+
+    /// The input gradient, as [`depthwise_conv2d`]'s backward computes it.
+    pub(crate) fn input_grad(&self, gout: &[f32], k: &[f32]) -> Vec<f32> {
+        backward_input_cpu(&self.0, gout, k)
+    }
+}
+
 /// Input gradient: `grad_out.apply_op2_no_bwd(weight, ..)`.
 struct DepthwiseBwdInput {
     geom: Geom,
@@ -482,30 +557,7 @@ impl CustomOp2 for DepthwiseBwdInput {
         let g = self.geom;
         let gout = contiguous_f32(s1, l1, "grad")?;
         let k = contiguous_f32(s2, l2, "weight")?;
-        if small::applies(&g) {
-            let gin = small::backward_input(&g, gout, k);
-            return Ok((CpuStorage::F32(gin), Shape::from((g.n, g.c, g.h, g.w))));
-        }
-        let (kh, kw) = (g.kh, g.kw);
-        let plane_in = g.h * g.w;
-        let mut gin = vec![0f32; g.n * g.c * plane_in];
-        let ranges = g.ranges();
-        let group = planes_per_task(plane_in, g.n * g.c);
-        gin.par_chunks_mut(plane_in * group)
-            .enumerate()
-            .for_each(|(task, gis)| {
-                for (i, gi) in gis.chunks_mut(plane_in).enumerate() {
-                    let plane = task * group + i;
-                    let ch = plane % g.c;
-                    bwd_input_plane(
-                        &g,
-                        &ranges,
-                        &gout[plane * g.ho * g.wo..(plane + 1) * g.ho * g.wo],
-                        &k[ch * kh * kw..(ch + 1) * kh * kw],
-                        gi,
-                    );
-                }
-            });
+        let gin = backward_input_cpu(&g, gout, k);
         Ok((CpuStorage::F32(gin), Shape::from((g.n, g.c, g.h, g.w))))
     }
 

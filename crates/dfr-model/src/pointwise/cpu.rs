@@ -171,7 +171,7 @@ fn per_sample(
 
 /// `out[s] = w · x[s]`: `w` `(O, C)`, `x` `(N, C, HW)`, out `(N, O, HW)`, all contiguous;
 /// with `epi`, each sample's output goes through it right after its product (in cache).
-pub(super) fn forward(
+pub(crate) fn forward(
     w: &[f32],
     x: &[f32],
     (n, o, c, hw): (usize, usize, usize, usize),
@@ -209,7 +209,7 @@ pub(super) fn forward(
 }
 
 /// `gx[s] = wᵀ · g[s]`: `w` `(O, C)`, `g` `(N, O, HW)`, gx `(N, C, HW)`.
-pub(super) fn input_grad(
+pub(crate) fn input_grad(
     w: &[f32],
     g: &[f32],
     (n, o, c, hw): (usize, usize, usize, usize),

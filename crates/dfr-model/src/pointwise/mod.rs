@@ -14,7 +14,7 @@
 //! accumulates in place. Elsewhere the forward is the backend's matmul and the backward
 //! candle's tensor ops.
 
-mod cpu;
+pub(crate) mod cpu;
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor};
@@ -28,6 +28,11 @@ static FORCE_REFERENCE: AtomicBool = AtomicBool::new(false);
 /// Makes [`pointwise_conv`] use plain candle ops (process-wide; for benchmarks and tests).
 pub fn force_reference_impl(on: bool) {
     FORCE_REFERENCE.store(on, Ordering::Relaxed)
+}
+
+/// Whether [`force_reference_impl`] is on.
+pub(crate) fn reference_forced() -> bool {
+    FORCE_REFERENCE.load(Ordering::Relaxed)
 }
 
 /// `(O, C) × (N, C, HW) → (N, O, HW)`: the weight `(O, C)` broadcast over the batch.
