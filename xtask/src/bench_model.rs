@@ -246,7 +246,7 @@ fn pass(opts: &ModelBenchOptions, dev: &Device, configs: &[(usize, usize)]) -> R
             r.insert("eval_images_per_second".into(), per_second(eval));
         }
         if run(Part::Pgd) {
-            pgd_bench(dev, &s.model, &s.x, &s.y, &mut r)?;
+            pgd_bench(dev, &s.model, (&s.x, &s.y), reps, &mut r)?;
         }
         if run(Part::Gradreg) {
             gradreg_bench(dev, res, bs, reps, &mut r)?;
@@ -306,12 +306,12 @@ fn train_peak_rss(dev: &Device, res: usize, bs: usize) -> Result<f64> {
 }
 
 /// PGD-10 (input gradients only, parameters frozen) on `(x, y)`, with the A/B variants,
-/// into `r`.
+/// into `r`; each figure is the mean of `reps` attacks after a warm-up one.
 fn pgd_bench(
     dev: &Device,
     model: &EfficientNet,
-    x: &Tensor,
-    y: &Tensor,
+    (x, y): (&Tensor, &Tensor),
+    reps: usize,
     r: &mut Map,
 ) -> Result<()> {
     let bs = x.dim(0)?;
@@ -319,7 +319,7 @@ fn pgd_bench(
     let _frozen = model.freeze(); // input gradients only, as an attack runs
     let steps = 10;
     let pgd_once = || {
-        timed(dev, 1, || {
+        timed(dev, reps, || {
             let eps = 0.001f64;
             let alpha = eps / 4.0;
             let mut adv = x.clone();

@@ -835,21 +835,77 @@ pub(crate) fn eval_bn_act(
     with_act!(act, A => map_planes::<A>(h, c, hw, scale, shift))
 }
 
-/// The input gradient of [`eval_bn_act`] with frozen `scale` and `shift`, value for value
-/// what the backward of [`channel_affine_act`] (or [`channel_affine`]) gives: `g · act'(z) ·
-/// scale` with `z = h · scale + shift` (`h` is not read without an activation).
-pub(crate) fn eval_bn_act_input_grad(
-    g: &[f32],
+/// The input gradient of [`eval_bn_act`] with frozen `scale` and `shift`, in the gradient's
+/// own buffer: `g ← g · act'(z) · scale` with `z = h · scale + shift` (`h` is not read without
+/// an activation), value for value what the backward of [`channel_affine_act`] (or
+/// [`channel_affine`]) gives; no allocation and no zeroing of a gradient-sized buffer.
+pub(crate) fn eval_bn_act_input_grad_in_place(
+    g: &mut [f32],
     h: &[f32],
     (c, hw): (usize, usize),
     (scale, shift): (&[f32], &[f32]),
     act: Option<FusedAct>,
-) -> Vec<f32> {
-    match act {
-        Some(a) => affine_act_grad(g, h, (c, hw), (scale, shift), a, true),
-        // ChannelAffine's input gradient: the map with the scale and a zero shift
-        None => map_planes::<Identity>(g, c, hw, scale, &vec![0f32; c]),
+) {
+    if hw == 0 {
+        return;
     }
+    let group = planes_per_group(hw);
+    let Some(act) = act else {
+        // ChannelAffine's input gradient, `g · scale + 0`
+        g.par_chunks_mut(hw * group)
+            .enumerate()
+            .for_each(|(t, gc)| {
+                for (i, gp) in gc.chunks_mut(hw).enumerate() {
+                    affine_in_place(gp, scale[(t * group + i) % c], 0.0);
+                }
+            });
+        return;
+    };
+    // as `affine_act_grad`: `z = h·a + b` per plane into a scratch of one group, `g · A'(z)`
+    // over the group, `· a` per plane
+    with_act!(Some(act), A => {
+        g.par_chunks_mut(hw * group).enumerate().for_each(|(t, gc)| {
+            let first = t * group;
+            let mut z = vec![0f32; gc.len()];
+            for (i, zp) in z.chunks_mut(hw).enumerate() {
+                let (plane, ch) = (first + i, (first + i) % c);
+                affine_plane(zp, &h[plane * hw..(plane + 1) * hw], scale[ch], shift[ch]);
+            }
+            act_grad_from::<A>(gc, &z);
+            for (i, gp) in gc.chunks_mut(hw).enumerate() {
+                scale_in_place(gp, scale[(first + i) % c]);
+            }
+        })
+    });
+}
+
+/// `g = g · A'(z)` in place, the same value as [`act_grad_in_place`].
+#[multiversion(targets = "simd")]
+fn act_grad_from<A: Act>(g: &mut [f32], z: &[f32]) {
+    for (gv, &zv) in g.iter_mut().zip(z) {
+        *gv *= A::df(zv);
+    }
+}
+
+/// Eval-mode BN without an activation in place: `h ← h · scale[c] + shift[c]` over `(N, C,
+/// HW)` values, value for value [`eval_bn_act`] with no activation.
+pub(crate) fn eval_bn_in_place(
+    h: &mut [f32],
+    (c, hw): (usize, usize),
+    (scale, shift): (&[f32], &[f32]),
+) {
+    if hw == 0 {
+        return;
+    }
+    let group = planes_per_group(hw);
+    h.par_chunks_mut(hw * group)
+        .enumerate()
+        .for_each(|(t, hc)| {
+            for (i, hp) in hc.chunks_mut(hw).enumerate() {
+                let ch = (t * group + i) % c;
+                affine_in_place(hp, scale[ch], shift[ch]);
+            }
+        });
 }
 
 /// `z = g · A'(z)` in place (`z` holds the activation's input).

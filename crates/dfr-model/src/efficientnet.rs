@@ -15,9 +15,12 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::batch_norm::epilogue::EvalBn;
 use crate::config::{Activation, BlockSpec, EfficientNetConfig};
+use crate::conv_bn::ConvStage;
 use crate::layers::{
     fused_act, BatchNorm2d, Buffer, Conv2d, Init, Linear, Param, SqueezeExcite, Store,
 };
+use crate::mbconv_eval::MbConvPlan;
+use crate::squeeze_excite::FrozenSe;
 
 /// Conv + BatchNorm + optional activation (torchvision `Conv2dNormActivation`).
 #[derive(Clone, Debug)]
@@ -85,11 +88,25 @@ impl ConvBnAct {
     /// value for value the op-by-op path's. `None` where it does not apply (the stem's full
     /// convolution, CUDA, [`crate::batch_norm::force_unfused`]).
     fn forward_eval_one_op(&self, x: &Tensor) -> Result<Option<Tensor>> {
+        match self.eval_stage(x)? {
+            Some(stage) => crate::conv_bn::conv_bn_eval(x, stage).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The layer as a [`ConvStage`] for the input `x` (frozen parameters, f32 on the CPU,
+    /// fused ops on, a 1×1 or depthwise convolution); `None` otherwise.
+    fn eval_stage(&self, x: &Tensor) -> Result<Option<ConvStage>> {
         if !self.frozen() || !crate::batch_norm::fused_cpu_ops(x) {
             return Ok(None);
         }
+        self.eval_stage_for(x.dims4()?)
+    }
+
+    /// [`ConvBnAct::eval_stage`] for an input of `dims` (frozen parameters assumed checked).
+    fn eval_stage_for(&self, dims: (usize, usize, usize, usize)) -> Result<Option<ConvStage>> {
         let (scale, shift) = self.bn.eval_affine()?;
-        crate::conv_bn::conv_bn_eval(x, &self.conv, (&scale, &shift), self.act.map(fused_act))
+        ConvStage::new(dims, &self.conv, (&scale, &shift), self.act.map(fused_act))
     }
 }
 
@@ -136,6 +153,11 @@ impl Stochastic {
 
 impl MbConv {
     fn forward_t(&self, x: &Tensor, train: bool, st: &Stochastic) -> Result<Tensor> {
+        if !train && x.track_op() {
+            if let Some(y) = self.forward_eval_one_op(x)? {
+                return Ok(y);
+            }
+        }
         let mut h = match &self.expand {
             Some(e) => e.forward_t(x, train)?,
             None => x.clone(),
@@ -161,6 +183,65 @@ impl MbConv {
             h = (h + x)?;
         }
         Ok(h)
+    }
+}
+
+impl MbConv {
+    /// Eval mode with frozen parameters and a tracked input (attacks, explanations): the
+    /// whole block as one op whose backward hands each stage's input gradient straight to
+    /// the stage before it (see [`crate::mbconv_eval`]), value for value the op-by-op path's.
+    /// `None` where it does not apply (a trainable parameter, CUDA,
+    /// [`crate::batch_norm::force_unfused`], a reference kernel forced).
+    fn forward_eval_one_op(&self, x: &Tensor) -> Result<Option<Tensor>> {
+        let parts = [
+            self.expand.as_ref(),
+            Some(&self.depthwise),
+            Some(&self.project),
+        ];
+        let se_frozen = self.se.as_ref().is_none_or(|se| {
+            [&se.fc1.weight, &se.fc1.bias, &se.fc2.weight, &se.fc2.bias]
+                .iter()
+                .all(|p| !p.is_trainable())
+        });
+        let all_frozen = parts.iter().flatten().all(|p| p.frozen()) && se_frozen;
+        if !all_frozen || !crate::batch_norm::fused_cpu_ops(x) {
+            return Ok(None);
+        }
+        let input = x.dims4()?;
+        let expand = match &self.expand {
+            Some(e) => match e.eval_stage_for(input)? {
+                Some(stage) => Some(stage),
+                None => return Ok(None),
+            },
+            None => None,
+        };
+        let expanded = expand.as_ref().map_or(input, ConvStage::out_dims);
+        let Some(depthwise) = self.depthwise.eval_stage_for(expanded)? else {
+            return Ok(None);
+        };
+        let mid = depthwise.out_dims();
+        let se = match &self.se {
+            Some(se) => {
+                let (w1, b1) = (se.fc1.weight.tensor(), se.fc1.bias.tensor());
+                let (w2, b2) = (se.fc2.weight.tensor(), se.fc2.bias.tensor());
+                match FrozenSe::new(mid, (&w1, &b1), (&w2, &b2))? {
+                    Some(se) => Some(se),
+                    None => return Ok(None),
+                }
+            }
+            None => None,
+        };
+        let Some(project) = self.project.eval_stage_for(mid)? else {
+            return Ok(None);
+        };
+        let plan = MbConvPlan {
+            expand,
+            depthwise,
+            se,
+            project,
+            residual: self.spec.residual(),
+        };
+        crate::mbconv_eval::mbconv_eval(x, plan).map(Some)
     }
 }
 

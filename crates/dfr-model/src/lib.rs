@@ -28,6 +28,7 @@ pub mod fast_math;
 mod freeze;
 pub mod layers;
 pub mod loss;
+mod mbconv_eval;
 pub mod parity;
 pub mod pointwise;
 pub mod runtime;

@@ -32,7 +32,7 @@ fn axpy(dst: &mut [f32], k: f32, src: &[f32]) {
 }
 
 /// What the forward computed on the small vectors, for the backward.
-struct Cache {
+pub(crate) struct Cache {
     /// `mean_hw(x)`, (N, C).
     pooled: Vec<f32>,
     /// `W₁ · pooled + b₁`, (N, R).
@@ -107,6 +107,30 @@ fn excite(d: Dims, pooled: &[f32], p1: &[f32], p2: &[f32]) -> Cache {
     }
 }
 
+/// The forward on host values: `(y, cache)` for an input `x` of `d`'s shape and the packed
+/// parameters `p1`, `p2` (see the module doc).
+fn forward_host(d: Dims, x: &[f32], p1: &[f32], p2: &[f32]) -> (Vec<f32>, Cache) {
+    let inv_hw = 1.0 / d.hw.max(1) as f32;
+    let pooled: Vec<f32> = if d.hw == 0 {
+        vec![0.0; d.n * d.c]
+    } else {
+        x.par_chunks(d.hw).map(|p| sum(p) * inv_hw).collect()
+    };
+    let cache = excite(d, &pooled, p1, p2);
+    let mut y = vec![0f32; x.len()];
+    if d.hw > 0 {
+        y.par_chunks_mut(d.hw)
+            .zip(x.par_chunks(d.hw))
+            .zip(cache.gate.par_iter())
+            .for_each(|((yp, xp), &g)| {
+                for (o, &v) in yp.iter_mut().zip(xp) {
+                    *o = v * g;
+                }
+            });
+    }
+    (y, cache)
+}
+
 impl CustomOp3 for SqueezeExciteOp {
     fn name(&self) -> &'static str {
         "squeeze-excite"
@@ -124,24 +148,7 @@ impl CustomOp3 for SqueezeExciteOp {
         let d = Dims::of(lx, l1, l2)?;
         let x = slice(sx, lx, "input")?;
         let (p1, p2) = (slice(s1, l1, "fc1")?, slice(s2, l2, "fc2")?);
-        let inv_hw = 1.0 / d.hw.max(1) as f32;
-        let pooled: Vec<f32> = if d.hw == 0 {
-            vec![0.0; d.n * d.c]
-        } else {
-            x.par_chunks(d.hw).map(|p| sum(p) * inv_hw).collect()
-        };
-        let cache = excite(d, &pooled, p1, p2);
-        let mut y = vec![0f32; x.len()];
-        if d.hw > 0 {
-            y.par_chunks_mut(d.hw)
-                .zip(x.par_chunks(d.hw))
-                .zip(cache.gate.par_iter())
-                .for_each(|((yp, xp), &g)| {
-                    for (o, &v) in yp.iter_mut().zip(xp) {
-                        *o = v * g;
-                    }
-                });
-        }
+        let (y, cache) = forward_host(d, x, p1, p2);
         *self
             .cache
             .lock()
@@ -226,63 +233,182 @@ impl candle_core::CustomOp2 for SqueezeExciteBwd {
             &[n, c, h, w] => (n, c, h * w),
             d => candle_core::bail!("squeeze_excite: expected an NCHW input, got {d:?}"),
         };
-        let r = self.p1.len() / (c + 1);
-        let (dy, x) = (slice(sg, lg, "gradient")?, slice(sx, lx, "input")?);
-        let k = &self.cache;
-        // ∂gate = Σ_hw dy·x, then through the sigmoid: ∂pre2
-        let dpre2: Vec<f32> = if hw == 0 {
-            vec![0.0; n * c]
-        } else {
-            dy.par_chunks(hw)
-                .zip(x.par_chunks(hw))
-                .zip(k.gate.par_iter())
-                .map(|((gp, xp), &g)| dot(gp, xp) * g * (1.0 - g))
-                .collect()
+        let d = Dims {
+            n,
+            c,
+            r: self.p1.len() / (c + 1),
+            hw,
         };
-        let (w1, w2) = (&self.p1[..r * c], &self.p2[..c * r]);
-        let (mut d1, mut d2) = (vec![0f32; r * c + r], vec![0f32; c * r + c]);
-        let mut dpooled = vec![0f32; n * c];
-        let mut dh = vec![0f32; r];
-        for s in 0..n {
-            let hv = &k.hidden[s * r..(s + 1) * r];
-            dh.fill(0.0);
-            for ch in 0..c {
-                let g = dpre2[s * c + ch];
-                axpy(&mut dh, g, &w2[ch * r..(ch + 1) * r]);
-                axpy(&mut d2[ch * r..(ch + 1) * r], g, hv);
-                d2[c * r + ch] += g;
-            }
-            let pv = &k.pooled[s * c..(s + 1) * c];
-            let dp = &mut dpooled[s * c..(s + 1) * c];
-            for j in 0..r {
-                let z = k.pre1[s * r + j];
-                let g = dh[j] * crate::fast_math::silu_grad(z);
-                axpy(&mut d1[j * c..(j + 1) * c], g, pv);
-                d1[r * c + j] += g;
-                axpy(dp, g, &w1[j * c..(j + 1) * c]);
-            }
-        }
+        let (dy, x) = (slice(sg, lg, "gradient")?, slice(sx, lx, "input")?);
+        let (dx, d1, d2) = backward_host(d, &self.cache, dy, x, (&self.p1, &self.p2), self.want_x);
         *self
             .params
             .lock()
             .expect("squeeze-excite gradient lock poisoned") = Some((d1, d2));
-        if !self.want_x {
-            return Ok((CpuStorage::F32(Vec::new()), Shape::from(0)));
+        match dx {
+            Some(dx) => Ok((CpuStorage::F32(dx), lx.shape().clone())),
+            None => Ok((CpuStorage::F32(Vec::new()), Shape::from(0))),
         }
-        let inv_hw = 1.0 / hw.max(1) as f32;
-        let mut dx = vec![0f32; x.len()];
-        if hw > 0 {
-            dx.par_chunks_mut(hw)
-                .zip(dy.par_chunks(hw))
-                .zip(k.gate.par_iter().zip(dpooled.par_iter()))
-                .for_each(|((op, gp), (&g, &dp))| {
-                    let add = dp * inv_hw;
-                    for (o, &v) in op.iter_mut().zip(gp) {
-                        *o = v * g + add;
-                    }
-                });
+    }
+}
+
+/// The backward on host values: the input gradient (when `want_x`) and the packed
+/// parameters' gradients `(d1, d2)`, for the output gradient `dy`, the forward's input `x`
+/// and its `cache`. One pass of `Σ dy·x`, the small layers' backward, one pass for `dx`.
+fn backward_host(
+    d: Dims,
+    k: &Cache,
+    dy: &[f32],
+    x: &[f32],
+    p: (&[f32], &[f32]),
+    want_x: bool,
+) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
+    let (dpooled, d1, d2) = small_backward(d, k, dy, x, p);
+    if !want_x {
+        return (None, d1, d2);
+    }
+    let mut dx = vec![0f32; x.len()];
+    input_grad_pass(d, k, &dpooled, &mut dx, Some(dy));
+    (Some(dx), d1, d2)
+}
+
+/// `Σ_hw dy·x` and the small layers' backward: `(∂pooled, d1, d2)`.
+fn small_backward(
+    d: Dims,
+    k: &Cache,
+    dy: &[f32],
+    x: &[f32],
+    (p1, p2): (&[f32], &[f32]),
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let Dims { n, c, r, hw } = d;
+    // ∂gate = Σ_hw dy·x, then through the sigmoid: ∂pre2
+    let dpre2: Vec<f32> = if hw == 0 {
+        vec![0.0; n * c]
+    } else {
+        dy.par_chunks(hw)
+            .zip(x.par_chunks(hw))
+            .zip(k.gate.par_iter())
+            .map(|((gp, xp), &g)| dot(gp, xp) * g * (1.0 - g))
+            .collect()
+    };
+    let (w1, w2) = (&p1[..r * c], &p2[..c * r]);
+    let (mut d1, mut d2) = (vec![0f32; r * c + r], vec![0f32; c * r + c]);
+    let mut dpooled = vec![0f32; n * c];
+    let mut dh = vec![0f32; r];
+    for s in 0..n {
+        let hv = &k.hidden[s * r..(s + 1) * r];
+        dh.fill(0.0);
+        for ch in 0..c {
+            let g = dpre2[s * c + ch];
+            axpy(&mut dh, g, &w2[ch * r..(ch + 1) * r]);
+            axpy(&mut d2[ch * r..(ch + 1) * r], g, hv);
+            d2[c * r + ch] += g;
         }
-        Ok((CpuStorage::F32(dx), lx.shape().clone()))
+        let pv = &k.pooled[s * c..(s + 1) * c];
+        let dp = &mut dpooled[s * c..(s + 1) * c];
+        for j in 0..r {
+            let z = k.pre1[s * r + j];
+            let g = dh[j] * crate::fast_math::silu_grad(z);
+            axpy(&mut d1[j * c..(j + 1) * c], g, pv);
+            d1[r * c + j] += g;
+            axpy(dp, g, &w1[j * c..(j + 1) * c]);
+        }
+    }
+    (dpooled, d1, d2)
+}
+
+/// The pass of the input gradient, `dx = dy · gate + ∂pooled / HW` (`dy` is `None` when
+/// `dx` holds it already: the output gradient's own buffer).
+fn input_grad_pass(d: Dims, k: &Cache, dpooled: &[f32], dx: &mut [f32], dy: Option<&[f32]>) {
+    let hw = d.hw;
+    if hw == 0 {
+        return;
+    }
+    let inv_hw = 1.0 / hw as f32;
+    let row = |op: &mut [f32], gp: Option<&[f32]>, g: f32, dp: f32| {
+        let add = dp * inv_hw;
+        match gp {
+            Some(gp) => {
+                for (o, &v) in op.iter_mut().zip(gp) {
+                    *o = v * g + add;
+                }
+            }
+            None => {
+                for o in op.iter_mut() {
+                    *o = *o * g + add;
+                }
+            }
+        }
+    };
+    dx.par_chunks_mut(hw)
+        .enumerate()
+        .zip(k.gate.par_iter().zip(dpooled.par_iter()))
+        .for_each(|((i, op), (&g, &dp))| row(op, dy.map(|dy| &dy[i * hw..(i + 1) * hw]), g, dp));
+}
+
+/// Squeeze-excitation with frozen parameters on host values for one input shape: the kernels
+/// of [`squeeze_excite`]'s op, for ops that run SE inside their own pass
+/// ([`crate::mbconv_eval`]).
+pub(crate) struct FrozenSe {
+    d: Dims,
+    p1: Vec<f32>,
+    p2: Vec<f32>,
+}
+
+/// What [`FrozenSe::forward`] leaves for [`FrozenSe::input_grad`].
+pub(crate) struct SeSaved(Cache);
+
+impl FrozenSe {
+    /// The SE of an `(N, C, H, W)` input with `w1` of shape (R, C) or (R, C, 1, 1), `b1`
+    /// (R), `w2` (C, R) or (C, R, 1, 1), `b2` (C); `None` when a parameter is tracked or not
+    /// an f32 CPU tensor.
+    pub(crate) fn new(
+        (n, c, h, w): (usize, usize, usize, usize),
+        (w1, b1): (&Tensor, &Tensor),
+        (w2, b2): (&Tensor, &Tensor),
+    ) -> Result<Option<Self>> {
+        if ![w1, b1, w2, b2]
+            .into_iter()
+            .all(crate::storage::untracked_cpu_f32)
+        {
+            return Ok(None);
+        }
+        let r = w1.dim(0)?;
+        let (n1, n2) = (w1.elem_count(), w2.elem_count());
+        if n1 != r * c || b1.elem_count() != r || n2 != c * r || b2.elem_count() != c {
+            candle_core::bail!(
+                "squeeze_excite: fc1 {:?} + {:?} and fc2 {:?} + {:?} do not fit {c} channels",
+                w1.dims(),
+                b1.dims(),
+                w2.dims(),
+                b2.dims()
+            )
+        }
+        let pack = |w: &Tensor, b: &Tensor| -> Result<Vec<f32>> {
+            let mut v = w.flatten_all()?.to_vec1::<f32>()?;
+            v.extend(b.flatten_all()?.to_vec1::<f32>()?);
+            Ok(v)
+        };
+        Ok(Some(Self {
+            d: Dims { n, c, r, hw: h * w },
+            p1: pack(w1, b1)?,
+            p2: pack(w2, b2)?,
+        }))
+    }
+
+    /// `x · gate` and what the input gradient needs.
+    pub(crate) fn forward(&self, x: &[f32]) -> (Vec<f32>, SeSaved) {
+        let (y, cache) = forward_host(self.d, x, &self.p1, &self.p2);
+        (y, SeSaved(cache))
+    }
+
+    /// The input gradient for the output gradient `dy` (computed in its buffer), the
+    /// forward's input `x` and what it left.
+    pub(crate) fn input_grad(&self, saved: &SeSaved, mut dy: Vec<f32>, x: &[f32]) -> Vec<f32> {
+        let p = (&self.p1[..], &self.p2[..]);
+        let (dpooled, _, _) = small_backward(self.d, &saved.0, &dy, x, p);
+        input_grad_pass(self.d, &saved.0, &dpooled, &mut dy, None);
+        dy
     }
 }
 

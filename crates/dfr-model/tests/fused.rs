@@ -322,10 +322,11 @@ fn inference_with_bn_inside_the_conv_passes_is_bit_identical_to_the_op_by_op_for
     }
 }
 
-/// The attack setting (every parameter frozen, a tracked input) runs each 1×1 and depthwise
-/// convolution with its BN and activation as one op (`conv_bn`); its logits and its input
-/// gradient must equal the op-by-op path's (the same model with its parameters tracked) value
-/// for value, B0 (SiLU, SE) and Lite0 (ReLU6, no SE), batch 1, odd sizes, stride-2 blocks.
+/// The attack setting (every parameter frozen, a tracked input) runs each MBConv block as one
+/// op (`mbconv_eval`) and the head's 1×1 convolution with its BN and activation as one op
+/// (`conv_bn`); its logits and its input gradient must equal the op-by-op path's (the same
+/// model with its parameters tracked) value for value, B0 (SiLU, SE) and Lite0 (ReLU6, no
+/// SE), batch 1, odd sizes, stride-2 blocks.
 #[test]
 fn the_attack_path_with_conv_and_bn_as_one_op_gives_the_op_by_op_input_gradient() {
     let dev = Device::Cpu;
