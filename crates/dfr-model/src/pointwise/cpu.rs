@@ -27,33 +27,28 @@ struct View<'a> {
     cs: isize,
 }
 
-/// `dst (m × n, row-major contiguous) = [dst +] lhs (m × k) · rhs (k × n)`.
+/// `dst (m × n, row-major, row stride n) = [dst +] lhs (m × k) · rhs (k × n)` by gemm. When
+/// not accumulating, gemm never reads `dst` (it sets its `alpha` to zero, and its kernels then
+/// only store; with `k == 0` it stores zeros), so `dst` may be uninitialised.
 ///
-/// The caller guarantees that both views stay inside their slices for the given shapes.
-fn matmul_into(
+/// # Safety
+/// `dst` must be valid for writes (and with `accumulate` for reads, initialised) of the m·n
+/// values, and both views must stay inside their slices for the given shapes.
+unsafe fn gemm_f32(
     (m, n, k): (usize, usize, usize),
-    dst: &mut [f32],
+    dst: *mut f32,
     accumulate: bool,
     lhs: View<'_>,
     rhs: View<'_>,
     par: Parallelism,
 ) {
-    debug_assert!(dst.len() >= m * n);
-    if k == 0 {
-        if !accumulate {
-            dst[..m * n].fill(0.0);
-        }
-        return;
-    }
-    // SAFETY: `dst` holds m·n elements written row-major with stride n; the callers build the
-    // views from slices holding exactly the (strided) m × k and k × n operands (checked by the
-    // length assertions of the public kernels).
+    // SAFETY: the caller's promise.
     unsafe {
         gemm(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
+            dst,
             1,
             n as isize,
             accumulate,
@@ -73,47 +68,45 @@ fn matmul_into(
     }
 }
 
-/// `dst (m × n, row-major contiguous) = lhs (m × k) · rhs (k × n)` into a buffer that need not
-/// be initialised: gemm does not read its destination when it is not told to accumulate
-/// (it sets `alpha` to zero and its kernels then only store), and with `k == 0` it writes
-/// zeros. Returns `dst`, now initialised.
+/// `dst (m × n, row-major contiguous) = [dst +] lhs (m × k) · rhs (k × n)`.
+///
+/// The caller guarantees that both views stay inside their slices for the given shapes.
+fn matmul_into(
+    dims: (usize, usize, usize),
+    dst: &mut [f32],
+    accumulate: bool,
+    lhs: View<'_>,
+    rhs: View<'_>,
+    par: Parallelism,
+) {
+    assert!(
+        dst.len() >= dims.0 * dims.1,
+        "matmul_into: the destination must hold m × n"
+    );
+    // SAFETY: `dst` holds m·n initialised values; the callers build the views from slices
+    // holding exactly the (strided) m × k and k × n operands (checked by the length assertions
+    // of the public kernels).
+    unsafe { gemm_f32(dims, dst.as_mut_ptr(), accumulate, lhs, rhs, par) }
+}
+
+/// [`matmul_into`] without accumulating, into a buffer that need not be initialised. Returns
+/// `dst`, every value of which is then written.
 fn matmul_to<'d>(
-    (m, n, k): (usize, usize, usize),
+    dims: (usize, usize, usize),
     dst: &'d mut [MaybeUninit<f32>],
     lhs: View<'_>,
     rhs: View<'_>,
     par: Parallelism,
 ) -> &'d mut [f32] {
-    assert_eq!(dst.len(), m * n, "matmul_to: the destination must be m × n");
-    if k == 0 {
-        dst.fill(MaybeUninit::new(0.0));
-    } else {
-        // SAFETY: as in `matmul_into`; gemm writes each of the m·n elements without reading it.
-        unsafe {
-            gemm(
-                m,
-                n,
-                k,
-                dst.as_mut_ptr().cast::<f32>(),
-                1,
-                n as isize,
-                false,
-                lhs.data.as_ptr(),
-                lhs.cs,
-                lhs.rs,
-                rhs.data.as_ptr(),
-                rhs.cs,
-                rhs.rs,
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
-                par,
-            )
-        }
-    }
-    // SAFETY: every element was written above.
+    assert_eq!(
+        dst.len(),
+        dims.0 * dims.1,
+        "matmul_to: the destination must be m × n"
+    );
+    // SAFETY: `dst` holds m·n values; not accumulating, gemm writes each without reading it;
+    // the views as in `matmul_into`.
+    unsafe { gemm_f32(dims, dst.as_mut_ptr().cast::<f32>(), false, lhs, rhs, par) };
+    // SAFETY: every value was written above (none when m·n = 0).
     unsafe { &mut *(dst as *mut [MaybeUninit<f32>] as *mut [f32]) }
 }
 
@@ -162,7 +155,8 @@ fn batched(n: usize, hw: usize) -> bool {
     n > 1 && hw > 0 && hw < BATCH_BELOW_HW
 }
 
-/// `(N, R, HW)` → `(R, N·HW)`: column `s·HW + p` of row `r` is `x[s][r][p]`.
+/// `(N, R, HW)` → `(R, N·HW)`: column `s·HW + p` of row `r` is `x[s][r][p]` (the two leading
+/// axes swapped, so `gather(gather(x, (n, r, hw)), (r, n, hw)) == x`).
 fn gather(x: &[f32], (n, r, hw): (usize, usize, usize)) -> Vec<f32> {
     assert!(x.len() == n * r * hw && hw > 0);
     let init = |out: &mut [MaybeUninit<f32>]| {
@@ -177,23 +171,6 @@ fn gather(x: &[f32], (n, r, hw): (usize, usize, usize)) -> Vec<f32> {
     };
     // SAFETY: the R rows of N·HW values are each written by N copies of HW values.
     unsafe { written_by(x.len(), init) }
-}
-
-/// The inverse of [`gather`]: `(R, N·HW)` → `(N, R, HW)`.
-fn scatter(y: &[f32], (n, r, hw): (usize, usize, usize)) -> Vec<f32> {
-    assert!(y.len() == n * r * hw && hw > 0);
-    let init = |out: &mut [MaybeUninit<f32>]| {
-        out.par_chunks_mut(r * hw)
-            .enumerate()
-            .for_each(|(s, sample)| {
-                for (ri, dst) in sample.chunks_mut(hw).enumerate() {
-                    let at = ri * n * hw + s * hw;
-                    copy_to(dst, &y[at..at + hw]);
-                }
-            })
-    };
-    // SAFETY: the N samples of R·HW values are each written by R copies of HW values.
-    unsafe { written_by(y.len(), init) }
 }
 
 /// `lhs (m × k) · rhs`, where rhs is `(N, k, HW)` taken as the `(k, N·HW)` matrix of its
@@ -215,7 +192,8 @@ fn batched_product(
     };
     // SAFETY: `matmul_to` writes all m · N·HW values.
     let out = unsafe { written_by(m * n * hw, init) };
-    scatter(&out, (n, m, hw))
+    // back to (N, m, HW): the inverse of a gather is the gather of the swapped shape
+    gather(&out, (m, n, hw))
 }
 
 /// Runs `f(sample, out_chunk)` for every sample, in parallel over samples or inside each
