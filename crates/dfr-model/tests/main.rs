@@ -6,6 +6,7 @@ mod common;
 mod checkpoint;
 mod depthwise;
 mod fused;
+mod gradients;
 mod model;
 mod parity;
 mod threads;
